@@ -1,0 +1,164 @@
+"""Device queries and selection: availability, count, current device, properties, synchronize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..patching import Patch
+from ..session import Redirection
+from ._common import emulated, namespace, per_caller
+
+_SM_COUNT = {(7, 0): 80, (7, 5): 40, (8, 0): 108, (8, 6): 84, (8, 9): 128, (9, 0): 132}
+
+
+@dataclass(frozen=True)
+class EmulatedDeviceProperties:
+    """The fields of ``torch.cuda.get_device_properties(i)`` that code reads, with the target's real memory."""
+
+    name: str
+    major: int
+    minor: int
+    total_memory: int
+    multi_processor_count: int
+    is_integrated: int = 0
+    is_multi_gpu_board: int = 0
+    max_threads_per_multi_processor: int = 2048
+    warp_size: int = 32
+    regs_per_multiprocessor: int = 65536
+    shared_memory_per_block: int = 49152
+    shared_memory_per_block_optin: int = 166912
+    shared_memory_per_multiprocessor: int = 167936
+    L2_cache_size: int = 41943040
+    gcnArchName: str = "NVIDIA"
+    uuid: str = "00000000-0000-0000-0000-000000000000"
+    pci_bus_id: int = 0
+    pci_device_id: int = 0
+    pci_domain_id: int = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
+            f"total_memory={self.total_memory // (1024 * 1024)}MB, "
+            f"multi_processor_count={self.multi_processor_count}, uuid={self.uuid})"
+        )
+
+
+def device_properties(session: Redirection, index: int) -> EmulatedDeviceProperties:
+    assert session.backend is not None
+    major, minor = session.options.capability
+    return EmulatedDeviceProperties(
+        name=session.options.device_name or session.backend.device_name(),
+        major=major,
+        minor=minor,
+        total_memory=session.backend.total_memory(),
+        multi_processor_count=_SM_COUNT.get((major, minor), 108),
+        uuid=f"00000000-0000-0000-0000-{index:012d}",
+        pci_bus_id=index,
+    )
+
+
+def _device_context_class(session: Redirection) -> type:
+    class device:
+        """Context manager that changes the (virtual) current device, as ``torch.cuda.device`` does."""
+
+        def __init__(self, device: Any) -> None:
+            self.idx = -1 if device is None else session.index_of(device)
+            self.prev_idx = -1
+
+        def __enter__(self) -> None:
+            if self.idx != -1:
+                self.prev_idx = session.current_index
+                session.current_index = self.idx
+
+        def __exit__(self, *exc: object) -> bool:
+            if self.idx != -1:
+                session.current_index = self.prev_idx
+            return False
+
+    device.__module__ = f"torch.{session.source}"
+    return device
+
+
+def _device_of_class(session: Redirection, base: type) -> type:
+    class device_of(base):  # type: ignore[misc, valid-type]
+        """``device_of(tensor)``: the device of an emulated tensor; a no-op for any other tensor."""
+
+        def __init__(self, obj: Any) -> None:
+            index = obj.get_device() if getattr(obj, "is_cuda", False) else -1
+            self.idx = index
+            self.prev_idx = -1
+
+    device_of.__module__ = f"torch.{session.source}"
+    return device_of
+
+
+def patches(session: Redirection) -> list[Patch]:
+    if session.backend is None:
+        return []
+    backend = session.backend
+    count = session.options.device_count
+
+    def set_device(device: Any) -> None:
+        index = session.index_of(device)
+        if index >= 0:
+            session.current_index = index
+
+    def get_device_name(device: Any = None) -> str:
+        return device_properties(session, session.index_of(device)).name
+
+    def get_device_capability(device: Any = None) -> tuple[int, int]:
+        session.index_of(device)
+        return session.options.capability
+
+    def get_device_properties(device: Any = None) -> EmulatedDeviceProperties:
+        return device_properties(session, session.index_of(device))
+
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        return backend.supports_dtype(torch.bfloat16) and session.options.capability >= (8, 0)
+
+    def synchronize(device: Any = None) -> None:
+        session.index_of(device)
+        backend.synchronize()
+
+    def get_arch_list() -> list[str]:
+        major, minor = session.options.capability
+        return [f"sm_{major}{minor}"]
+
+    def can_device_access_peer(device: Any, peer_device: Any) -> bool:
+        return session.index_of(device) != session.index_of(peer_device)
+
+    sync_mode = {"mode": 0}
+
+    def set_sync_debug_mode(debug_mode: Any) -> None:
+        sync_mode["mode"] = {"default": 0, "warn": 1, "error": 2}.get(debug_mode, debug_mode)
+
+    device_cls = _device_context_class(session)
+    ns = namespace(session)
+    out = [
+        per_caller(session, "is_available", lambda: True),
+        per_caller(session, "device_count", lambda: count),
+        per_caller(session, "is_initialized", lambda: True),
+        per_caller(session, "get_device_capability", get_device_capability),
+        per_caller(session, "get_device_properties", get_device_properties),
+        per_caller(session, "get_device_name", get_device_name),
+        per_caller(session, "is_bf16_supported", is_bf16_supported),
+        emulated(session, "init", lambda: None),
+        emulated(session, "current_device", lambda: session.current_index),
+        emulated(session, "set_device", set_device),
+        emulated(session, "synchronize", synchronize),
+        emulated(session, "get_arch_list", get_arch_list),
+        emulated(session, "can_device_access_peer", can_device_access_peer),
+        emulated(session, "set_sync_debug_mode", set_sync_debug_mode),
+        emulated(session, "get_sync_debug_mode", lambda: sync_mode["mode"]),
+        emulated(session, "ipc_collect", lambda: None),
+        emulated(session, "is_current_stream_capturing", lambda: False),
+        emulated(session, "get_allocator_backend", lambda: "native"),
+        Patch(ns, "device", device_cls, "emulated"),
+        Patch(ns, "device_of", _device_of_class(session, device_cls), "emulated"),
+    ]
+    if hasattr(ns, "is_tf32_supported"):
+        out.append(per_caller(session, "is_tf32_supported", lambda: session.options.capability >= (8, 0)))
+    return out

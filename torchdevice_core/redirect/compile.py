@@ -1,0 +1,85 @@
+"""``torch.compile`` under redirection.
+
+Inside a compiled region redirected tensors show their real device (see ``tensor.py``), so dynamo and
+inductor compile for the device that really runs the code.  Two things are adjusted at the boundary:
+aot-autograd's first-call custom-op aliasing check (a debugging aid that refuses tensor subclasses) is
+switched off while active, and outputs of a call that took emulated inputs (arguments or the compiled
+module's parameters) are handed back as emulated tensors, as the eager call would return them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_flatten, tree_map
+
+from ..patching import Patch
+from ..session import Redirection
+from ..tensor import EmulatedTensor, promote, real_device
+
+
+def _first_emulated(args: Any, module: Any) -> type[EmulatedTensor] | None:
+    for leaf in tree_flatten(args)[0]:
+        if isinstance(leaf, EmulatedTensor):
+            return leaf._td_tensor_class
+    if isinstance(module, torch.nn.Module):
+        for tensor in module.parameters():
+            if isinstance(tensor, EmulatedTensor):
+                return tensor._td_tensor_class
+    return None
+
+
+def _wrap_call(session: Redirection, call: Callable[..., Any], module: Any) -> Callable[..., Any]:
+    target = session.target.device
+
+    @functools.wraps(call)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        out = call(*args, **kwargs)
+        cls = _first_emulated((args, kwargs), module)
+        if cls is None:
+            return out
+        inputs = {id(leaf) for leaf in tree_flatten((args, kwargs))[0]}
+
+        def adopt(leaf: Any) -> Any:
+            if type(leaf) is torch.Tensor and id(leaf) not in inputs and real_device(leaf) == target:
+                promote(leaf, cls)
+            return leaf
+
+        return tree_map(adopt, out)
+
+    return run
+
+
+def _make_compile(session: Redirection) -> Callable[..., Any]:
+    orig = torch.compile
+
+    def compile(model: Any = None, **kwargs: Any) -> Any:  # noqa: A001
+        if model is None:
+            return lambda fn: compile(fn, **kwargs)
+        compiled = orig(model, **kwargs)
+        if not session.options.emulate_identity:
+            return compiled
+        if isinstance(compiled, torch.nn.Module):
+            inner = compiled.__dict__.get("forward")
+            if callable(inner):
+                compiled.__dict__["forward"] = _wrap_call(session, inner, compiled)
+            return compiled
+        owner = getattr(model, "__self__", None)
+        return _wrap_call(session, compiled, owner if isinstance(owner, torch.nn.Module) else None)
+
+    compile.__doc__ = orig.__doc__
+    compile.__wrapped__ = orig  # type: ignore[attr-defined]
+    return compile
+
+
+def patches(session: Redirection) -> list[Patch]:
+    import torch._functorch.config as functorch_config
+
+    out = [Patch(torch, "compile", _make_compile(session), "hand compiled outputs back as emulated tensors")]
+    if hasattr(functorch_config, "check_custom_op_aliasing"):
+        out.append(Patch(functorch_config, "check_custom_op_aliasing", False,
+                         "aot-autograd's first-call aliasing check refuses tensor subclasses"))
+    return out

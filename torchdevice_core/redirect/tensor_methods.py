@@ -1,0 +1,160 @@
+"""``Tensor.to`` / ``.cuda()`` / ``.type("torch.cuda.FloatTensor")`` / ``new_*`` / ``pin_memory``.
+
+These live on the immutable ``torch._C.TensorBase``; they are patched on ``torch.Tensor`` (where they are
+absent from ``__dict__``) and undone by deleting.  Each replacement starts with a cheap check and hands
+anything that does not name the source device straight to the original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..patching import Patch
+from ..session import Redirection
+from ..tensor import (
+    EmulatedTensor,
+    emulated_class,
+    emulated_cuda,
+    emulated_to,
+    emulated_type,
+    parse_legacy_type,
+    promote,
+    split_to_args,
+)
+
+_TensorBase = torch._C.TensorBase
+_NEW_METHODS = ("new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full", "new_tensor")
+
+
+def _make_to(session: Redirection) -> Callable[..., Any]:
+    orig = _TensorBase.to
+    resolve = session.resolve
+    hit = session.record.redirected
+    plain = torch.Tensor
+    device_type = torch.device
+
+    def to(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if type(self) is not plain and isinstance(self, EmulatedTensor):
+            return emulated_to(self, args, kwargs)
+        dev = kwargs.get("device") if kwargs else None
+        if dev is None and args:
+            first = args[0]
+            kind = type(first)
+            if kind is str or kind is device_type or kind is int:
+                dev = first
+            elif isinstance(first, EmulatedTensor):
+                dev = first.device
+        if dev is None:
+            return orig(self, *args, **kwargs)
+        index = resolve(dev)
+        if index is None:
+            return orig(self, *args, **kwargs)
+        parsed = split_to_args(args, kwargs)
+        if parsed is None:
+            return orig(self, *args, **kwargs)
+        hit("Tensor.to")
+        _, dtype, non_blocking, _, memory_format = parsed
+        return _copy_to_target(session, self, index, dtype, non_blocking, memory_format)
+
+    return to
+
+
+def _copy_to_target(session: Redirection, t: torch.Tensor, index: int, dtype: Any, non_blocking: bool,
+                    memory_format: Any) -> Any:
+    # a host->device transfer always makes a new tensor: mutating it must not touch the original
+    out = _TensorBase.to(t, device=session.target.device, dtype=dtype, non_blocking=non_blocking, copy=True,
+                         memory_format=memory_format)
+    if session.options.emulate_identity and type(out) is torch.Tensor:
+        promote(out, emulated_class(session.source, index))
+    return out
+
+
+def _make_cuda(session: Redirection) -> Callable[..., Any]:
+    resolve = session.resolve
+    hit = session.record.redirected
+
+    def cuda(self: torch.Tensor, device: Any = None, non_blocking: bool = False,
+             memory_format: Any = torch.preserve_format) -> Any:
+        if isinstance(self, EmulatedTensor):
+            return emulated_cuda(self, device, non_blocking, memory_format)
+        index = resolve("cuda" if device is None else device)
+        if index is None:
+            raise RuntimeError(f"Invalid device, must be cuda device (got {device!r})")
+        hit("Tensor.cuda")
+        return _copy_to_target(session, self, index, None, non_blocking, memory_format)
+
+    return cuda
+
+
+def _make_type(session: Redirection) -> Callable[..., Any]:
+    orig = _TensorBase.type
+    hit = session.record.redirected
+
+    def type_(self: torch.Tensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
+        if isinstance(self, EmulatedTensor):
+            return emulated_type(self, dtype, non_blocking, **kwargs)
+        if dtype is None or isinstance(dtype, torch.dtype):
+            return orig(self, dtype, non_blocking, **kwargs)
+        name = dtype if isinstance(dtype, str) else getattr(dtype, "_td_legacy_name", None)
+        parsed = parse_legacy_type(name) if name else None
+        if parsed is None or parsed[0] != session.source:
+            return orig(self, dtype, non_blocking, **kwargs)
+        hit("Tensor.type")
+        return _copy_to_target(session, self, session.current_index, parsed[1], non_blocking,
+                               torch.preserve_format)
+
+    return type_
+
+
+def _make_new(session: Redirection, name: str) -> Callable[..., Any]:
+    orig = getattr(_TensorBase, name)
+    resolve = session.resolve
+    hit = session.record.redirected
+    target = session.target.device
+    api = f"Tensor.{name}"
+
+    def new(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        dev = kwargs.get("device")
+        if dev is None or isinstance(self, EmulatedTensor):
+            return orig(self, *args, **kwargs)  # an emulated self goes through __torch_function__
+        index = resolve(dev)
+        if index is None:
+            return orig(self, *args, **kwargs)
+        hit(api)
+        kwargs["device"] = target
+        out = orig(self, *args, **kwargs)
+        if session.options.emulate_identity and type(out) is torch.Tensor:
+            promote(out, emulated_class(session.source, index))
+        return out
+
+    new.__name__ = new.__qualname__ = name
+    return new
+
+
+def _make_pin_memory(session: Redirection) -> Callable[..., Any]:
+    emulated = session.record.emulated
+
+    def pin_memory(self: torch.Tensor, device: Any = None) -> Any:
+        if isinstance(self, EmulatedTensor):
+            return _TensorBase.pin_memory(self)  # raises as CUDA does, through __torch_function__
+        emulated("Tensor.pin_memory")
+        return self.clone()  # a pinned copy is still a new host tensor
+
+    return pin_memory
+
+
+def patches(session: Redirection) -> list[Patch]:
+    makers: dict[str, Callable[..., Any]] = {
+        "to": _make_to(session),
+        "type": _make_type(session),
+    }
+    if session.source == "cuda":
+        makers["cuda"] = _make_cuda(session)
+    for name in _NEW_METHODS:
+        makers[name] = _make_new(session, name)
+    if session.target.type != "cuda":
+        makers["pin_memory"] = _make_pin_memory(session)
+    return [Patch(torch.Tensor, name, fn, f"redirect Tensor.{name}") for name, fn in makers.items()]

@@ -1,0 +1,100 @@
+"""What was redirected or emulated, how often, and (only when asked) from where.
+
+Counting is a dict increment on the hot path; call sites cost a frame walk and are off unless requested.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["redirected", "emulated", "refused"]
+KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused")
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_TORCH_DIR = os.path.dirname(os.path.abspath(sys.modules["torch"].__file__ or "torch"))
+_SKIP_PREFIXES = (_PACKAGE_DIR + os.sep, _TORCH_DIR + os.sep)
+
+
+def _call_site() -> str:
+    """The first frame outside this library and outside torch: the user's line that asked for the device."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_SKIP_PREFIXES) and not filename.startswith("<frozen"):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "<unknown>"
+
+
+@dataclass
+class RecordSnapshot:
+    """An immutable copy of the counters, to diff one test's activity against the session's."""
+
+    counts: dict[tuple[Kind, str], int] = field(default_factory=dict)
+    sites: dict[tuple[Kind, str], dict[str, int]] = field(default_factory=dict)
+
+    def minus(self, earlier: RecordSnapshot) -> RecordSnapshot:
+        counts = {k: v - earlier.counts.get(k, 0) for k, v in self.counts.items() if v != earlier.counts.get(k, 0)}
+        sites: dict[tuple[Kind, str], dict[str, int]] = {}
+        for key, per_site in self.sites.items():
+            before = earlier.sites.get(key, {})
+            diff = {s: n - before.get(s, 0) for s, n in per_site.items() if n != before.get(s, 0)}
+            if diff:
+                sites[key] = diff
+        return RecordSnapshot(counts, sites)
+
+    def apis(self, kind: Kind | None = None) -> list[str]:
+        return sorted({api for (k, api) in self.counts if kind is None or k == kind})
+
+    def total(self, kind: Kind | None = None) -> int:
+        return sum(n for (k, _), n in self.counts.items() if kind is None or k == kind)
+
+    def as_dict(self) -> dict[str, dict[str, dict[str, object]]]:
+        out: dict[str, dict[str, dict[str, object]]] = {}
+        for (kind, api), n in sorted(self.counts.items()):
+            entry: dict[str, object] = {"count": n}
+            if (kind, api) in self.sites:
+                entry["call_sites"] = dict(sorted(self.sites[(kind, api)].items()))
+            out.setdefault(kind, {})[api] = entry
+        return out
+
+
+class RedirectRecord:
+    """Counters per (kind, api); call sites per (kind, api) when ``call_sites`` is on."""
+
+    def __init__(self, call_sites: bool = False) -> None:
+        self.counts: Counter[tuple[Kind, str]] = Counter()
+        self.sites: dict[tuple[Kind, str], Counter[str]] = {}
+        self.call_sites = call_sites
+        self._lock = threading.Lock()
+
+    def hit(self, kind: Kind, api: str) -> None:
+        key = (kind, api)
+        self.counts[key] += 1
+        if self.call_sites:
+            site = _call_site()
+            with self._lock:
+                self.sites.setdefault(key, Counter())[site] += 1
+
+    def redirected(self, api: str) -> None:
+        self.hit("redirected", api)
+
+    def emulated(self, api: str) -> None:
+        self.hit("emulated", api)
+
+    def refused(self, api: str) -> None:
+        self.hit("refused", api)
+
+    def snapshot(self) -> RecordSnapshot:
+        with self._lock:
+            return RecordSnapshot(dict(self.counts), {k: dict(v) for k, v in self.sites.items()})
+
+    def clear(self) -> None:
+        with self._lock:
+            self.counts.clear()
+            self.sites.clear()

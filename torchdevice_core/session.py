@@ -1,0 +1,129 @@
+"""The active redirection: target, options, the virtual device state and the device-argument policy.
+
+One ``Redirection`` is active per process (``ACTIVE``); every patched entry point consults it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .backends import Backend
+from .memory import StorageLedger
+from .report import RedirectRecord
+from .spec import Target
+
+ACTIVE: Redirection | None = None
+
+_CURRENT = -1  # cache marker: "the current virtual device" (a bare "cuda")
+_CACHE_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the emulation behaves. Defaults aim at "a CUDA test passes here iff it passes on one GPU"."""
+
+    device_count: int = 1
+    """Virtual source devices (``torch.cuda.device_count()``); all of them live on the one target."""
+    capability: tuple[int, int] = (8, 0)
+    """What ``get_device_capability()`` reports (8.0 = A100: bf16 and TF32 exist)."""
+    emulate_identity: bool = True
+    """Redirected tensors report the source device (``x.is_cuda``); off: they report the target (faster)."""
+    device_checks: bool = True
+    """Mixing an emulated tensor with a real CPU tensor raises as it would on CUDA."""
+    call_sites: bool = False
+    """Record the user's file:line for every redirected or emulated call (costs a frame walk each)."""
+    real_callers: tuple[str, ...] = ("torch",)
+    """Modules (and their submodules) that get the machine's real answers from availability queries."""
+    autocast_dtype: torch.dtype | None = None
+    """Autocast dtype for ``autocast("cuda")`` without one; None: the backend's choice (float16)."""
+    device_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device_count, int) or self.device_count < 1:
+            raise ValueError(f"device_count must be a positive integer, not {self.device_count!r}")
+
+
+class Redirection:
+    def __init__(self, source: str, target: Target, backend: Backend | None, options: Options) -> None:
+        self.source = source
+        self.target = target
+        self.backend = backend
+        self.options = options
+        self.record = RedirectRecord(call_sites=options.call_sites)
+        self.ledger = StorageLedger()
+        self.current_index = 0
+        self._cache: dict[Any, int | None] = {}
+        self._real_prefixes = tuple(p + "." for p in options.real_callers)
+        self._real_names = frozenset(options.real_callers)
+
+    @property
+    def native(self) -> bool:
+        """The target is the source device type itself (cuda -> cuda:N): nothing to emulate."""
+        return self.target.type == self.source
+
+    def describe(self) -> str:
+        return f"{self.source} -> {self.target.device}"
+
+    # ---------------------------------------------------------------- device arguments
+    def _classify(self, dev: Any) -> int | None:
+        if isinstance(dev, int):
+            return dev if self.source == "cuda" and dev >= 0 else None
+        if isinstance(dev, str):
+            try:
+                dev = torch.device(dev)
+            except (RuntimeError, ValueError):
+                return None  # not a device: torch raises its own error when it parses it
+        if isinstance(dev, torch.device) and dev.type == self.source:
+            return _CURRENT if dev.index is None else dev.index
+        return None
+
+    def resolve(self, dev: Any) -> int | None:
+        """The virtual source device index ``dev`` names, or None when it names anything else."""
+        kind = type(dev)
+        if kind is bool or not (kind is str or kind is int or kind is torch.device):
+            return None
+        try:
+            index = self._cache[dev]
+        except KeyError:
+            index = self._classify(dev)
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[dev] = index
+        if index is None:
+            return None
+        if index == _CURRENT:
+            return self.current_index
+        if index >= self.options.device_count:
+            raise RuntimeError(
+                f"{self.source.upper()} error: invalid device ordinal {index} (torchdevice emulates "
+                f"{self.options.device_count} {self.source} device(s) on {self.target.device})"
+            )
+        return index
+
+    def index_of(self, device: Any) -> int:
+        """``torch.cuda.*(device=...)`` arguments: None/int/str/torch.device -> a valid virtual index."""
+        if device is None:
+            return self.current_index
+        if isinstance(device, int) and not isinstance(device, bool):
+            index: int | None = device
+            if device < 0:
+                return self.current_index
+        else:
+            index = self.resolve(device)
+        if index is None:
+            raise ValueError(f"Expected a {self.source} device, but got: {device}")
+        if index >= self.options.device_count:
+            raise RuntimeError(f"{self.source.upper()} error: invalid device ordinal {index}")
+        return index
+
+    # ---------------------------------------------------------------- callers
+    def real_caller(self, depth: int = 2) -> bool:
+        """True when the function ``depth`` frames up belongs to a module that must see the real machine."""
+        try:
+            name = sys._getframe(depth).f_globals.get("__name__", "")
+        except ValueError:
+            return False
+        return name in self._real_names or name.startswith(self._real_prefixes)

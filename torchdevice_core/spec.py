@@ -1,0 +1,104 @@
+"""Target specifications: parsing (pure) and resolution against what the machine really has."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from .errors import TargetSpecError, TargetUnavailableError
+
+TARGET_CHOICES = "cpu, mps, cuda, cuda:N, auto"
+SOURCE_CHOICES = ("cuda", "mps")
+_SPEC = re.compile(r"^(cpu|mps|cuda|auto)(?::(\d+))?$")
+
+# Captured at import, before any redirection: availability must always be the machine's truth.
+_real_cuda_is_available = torch.cuda.is_available
+_real_cuda_device_count = torch.cuda.device_count
+_real_mps_is_available = torch.backends.mps.is_available
+
+
+def parse_target(value: str, source: str = "") -> str:
+    """Normalise a target spec (``"CUDA:1 "`` -> ``"cuda:1"``); raise on anything malformed.
+
+    Only ``cuda`` takes an index: ``mps`` has a single device and ``cpu`` indices mean nothing to torch.
+    """
+    text = value.strip().lower() if isinstance(value, str) else None
+    match = _SPEC.match(text) if text else None
+    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
+        raise TargetSpecError(value, TARGET_CHOICES, source)
+    return text  # type: ignore[return-value]
+
+
+class HardwareProbe(Protocol):
+    """What the machine has. The default reads the real torch; tests of selection logic pass their own."""
+
+    def cuda_device_count(self) -> int: ...
+
+    def mps_available(self) -> bool: ...
+
+
+class RealProbe:
+    def cuda_device_count(self) -> int:
+        return int(_real_cuda_device_count()) if _real_cuda_is_available() else 0
+
+    def mps_available(self) -> bool:
+        return bool(_real_mps_is_available())
+
+
+def available_devices(probe: HardwareProbe | None = None) -> list[str]:
+    probe = probe or RealProbe()
+    found = ["cpu"]
+    if probe.mps_available():
+        found.append("mps")
+    found.extend(f"cuda:{i}" for i in range(probe.cuda_device_count()))
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved target: the spec as given and the real device tensors will live on."""
+
+    spec: str
+    device: torch.device
+
+    @property
+    def type(self) -> str:
+        return self.device.type
+
+    def __str__(self) -> str:
+        return str(self.device)
+
+
+def resolve_target(value: str, probe: HardwareProbe | None = None, source: str = "") -> Target:
+    """Parse ``value`` and check the machine has it; ``auto`` picks cuda, then mps, then cpu."""
+    spec = parse_target(value, source)
+    probe = probe or RealProbe()
+    name, _, index = spec.partition(":")
+    if name == "auto":
+        if probe.cuda_device_count() > 0:
+            return Target(spec, torch.device("cuda", 0))
+        if probe.mps_available():
+            return Target(spec, torch.device("mps"))
+        return Target(spec, torch.device("cpu"))
+    if name == "cpu":
+        return Target(spec, torch.device("cpu"))
+    if name == "mps":
+        if not probe.mps_available():
+            raise TargetUnavailableError(spec, available_devices(probe), "torch.backends.mps.is_available() is False")
+        return Target(spec, torch.device("mps"))
+    count = probe.cuda_device_count()
+    wanted = int(index) if index else 0
+    if wanted >= count:
+        reason = f"{count} CUDA device(s) visible" if count else "torch.cuda.is_available() is False"
+        raise TargetUnavailableError(spec, available_devices(probe), reason)
+    return Target(spec, torch.device("cuda", wanted))
+
+
+def parse_source(value: str) -> str:
+    text = value.strip().lower()
+    if text not in SOURCE_CHOICES:
+        raise TargetSpecError(value, ", ".join(SOURCE_CHOICES), "source")
+    return text

@@ -1,0 +1,51 @@
+"""Process state that is not an attribute patch: the default device, the virtual current device, autocast.
+
+Snapshots let deactivation (and the pytest plugin, per test) put things back as they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .session import Redirection
+
+_AUTOCAST_TYPES = ("cpu", "cuda", "mps")
+
+
+def current_default_device() -> torch.device | None:
+    context = getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None)  # type: ignore[attr-defined]
+    return None if context is None else context.device
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    default_device: torch.device | None
+    current_index: int | None
+    autocast: dict[str, tuple[bool, torch.dtype]] = field(default_factory=dict)
+
+
+def snapshot(session: Redirection | None) -> StateSnapshot:
+    autocast = {}
+    for kind in _AUTOCAST_TYPES:
+        try:
+            autocast[kind] = (torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind))
+        except (RuntimeError, TypeError):
+            continue
+    return StateSnapshot(current_default_device(), None if session is None else session.current_index, autocast)
+
+
+def restore(session: Redirection | None, snap: StateSnapshot) -> None:
+    if current_default_device() != snap.default_device:
+        torch.set_default_device(snap.default_device)
+    if session is not None and snap.current_index is not None:
+        session.current_index = snap.current_index
+    for kind, (enabled, dtype) in snap.autocast.items():
+        try:
+            if torch.is_autocast_enabled(kind) != enabled:
+                torch.set_autocast_enabled(kind, enabled)
+            if torch.get_autocast_dtype(kind) != dtype:
+                torch.set_autocast_dtype(kind, dtype)
+        except (RuntimeError, TypeError):
+            continue

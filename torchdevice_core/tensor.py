@@ -1,0 +1,516 @@
+"""Redirected tensors that present themselves as source-device tensors.
+
+A tensor redirected from ``cuda`` to the CPU really lives on the CPU, but the code under test asks
+``x.device``, ``x.is_cuda``, ``str(x.device) == "cuda:0"``.  Such tensors get a Python subclass of
+``torch.Tensor`` (one per virtual device) that answers those questions as CUDA would; ``__torch_function__``
+hands the class on to the results of every op, ``.cpu()`` / ``.to("cpu")`` give back a plain copy, and
+mixing an emulated tensor with a real CPU tensor raises as CUDA does.  Tensors that were never redirected
+are untouched, so ops on them cost exactly what they cost without this library.
+
+The class is given to a fresh result by ``__class__`` assignment (torch itself does this for
+``UninitializedParameter``): no alias is made, so ``p.grad is p.grad`` still holds.  Inside
+``torch.compile`` the tensors show their real device, so dynamo and inductor compile for what runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch._C import DisableTorchFunctionSubclass as _Disable
+
+from . import session as _session
+
+_Tensor = torch.Tensor
+_Parameter = torch.nn.Parameter
+_TensorBase = torch._C.TensorBase
+_compiling = torch.compiler.is_compiling
+_orig_to = _TensorBase.to
+_orig_clone = _TensorBase.clone
+_device_getter = _TensorBase.device.__get__  # type: ignore[attr-defined]
+_return_types = torch.return_types.max.__module__
+
+Handler = Callable[[type, Any, tuple, dict], Any]
+SAVING = threading.local()  # .marks: storages of emulated tensors being pickled by torch.save -> their device
+_HANDLERS: dict[Any, Handler] = {}
+
+# ops that accept tensors of another device on purpose (CUDA allows these too): never device-checked
+_MIXED_DEVICE_OK = frozenset(
+    {
+        "copy_", "__getitem__", "__setitem__", "index_put_", "index_put", "_index_put_impl_", "to", "set_",
+        "__set__", "__get__", "_pack_padded_sequence", "ctc_loss", "_ctc_loss", "new_tensor", "__repr__",
+        "__format__", "__reduce_ex__", "__deepcopy__", "_has_compatible_shallow_copy_type", "is_same_size",
+        "is_set_to", "equal", "allclose", "isclose", "assert_close",
+    }
+)
+_LEGACY_NAMES = {
+    torch.float32: "FloatTensor", torch.float64: "DoubleTensor", torch.float16: "HalfTensor",
+    torch.bfloat16: "BFloat16Tensor", torch.int64: "LongTensor", torch.int32: "IntTensor",
+    torch.int16: "ShortTensor", torch.int8: "CharTensor", torch.uint8: "ByteTensor", torch.bool: "BoolTensor",
+    torch.complex64: "ComplexFloatTensor", torch.complex128: "ComplexDoubleTensor",
+}
+_LEGACY_DTYPES = {name: dtype for dtype, name in _LEGACY_NAMES.items()}
+
+
+class EmulatedTensor(torch.Tensor):
+    """Base of the per-virtual-device classes; ``isinstance(x, EmulatedTensor)`` means "redirected"."""
+
+    __slots__ = ()
+    _td_device: ClassVar[torch.device]
+    _td_index: ClassVar[int]
+    _td_type: ClassVar[str]
+    _td_tensor_class: ClassVar[type[EmulatedTensor]]
+    _td_param_class: ClassVar[type[EmulatedTensor]]
+
+    @property
+    def device(self) -> torch.device:  # type: ignore[override]
+        if _compiling():
+            return real_device(self)
+        return self._td_device
+
+    @property
+    def is_cuda(self) -> bool:  # type: ignore[override]
+        return self._td_type == "cuda" and not _compiling()
+
+    @property
+    def is_mps(self) -> bool:  # type: ignore[override]
+        return self._td_type == "mps" and not _compiling()
+
+    @property
+    def is_cpu(self) -> bool:  # type: ignore[override]
+        return _compiling() and real_device(self).type == "cpu"
+
+    def get_device(self) -> int:  # type: ignore[override]
+        return self._td_index
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if kwargs is None:
+            kwargs = {}
+        if _compiling():
+            with _Disable():
+                return func(*args, **kwargs)
+        handler = _HANDLERS.get(func)
+        if handler is not None:
+            return handler(cls, func, args, kwargs)
+        tcls = cls._td_tensor_class
+        if kwargs:
+            dev = kwargs.get("device")
+            if dev is not None:
+                return _call_with_device(tcls, func, args, kwargs, dev)
+        active = _session.ACTIVE
+        if active is not None and active.options.device_checks:
+            _check_devices(tcls, func, args, kwargs)
+        with _Disable():
+            ret = func(*args, **kwargs)
+        return _adopt(ret, tcls, args)
+
+
+class _EmulatedParameterMixin:
+    """Parameters keep their identity when a module moves: ``Module._apply`` swaps their class in place."""
+
+    __slots__ = ()
+
+    def __new__(cls, data: torch.Tensor | None = None, requires_grad: bool = True) -> Any:
+        param = _Parameter(plain_alias(data) if data is not None else None, requires_grad)
+        param.__class__ = cls  # type: ignore[assignment]
+        return param
+
+
+_CLASSES: dict[tuple[str, int], type[EmulatedTensor]] = {}
+
+
+def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
+    """The (cached) tensor class for virtual device ``source:index``; its parameter twin is ``_td_param_class``."""
+    cls = _CLASSES.get((source, index))
+    if cls is not None:
+        return cls
+    attrs = {
+        "__slots__": (),
+        "__module__": __name__,
+        "_td_device": torch.device(source, index),
+        "_td_index": index,
+        "_td_type": source,
+    }
+    name = f"{source.capitalize()}Tensor"
+    tcls: Any = type(name, (EmulatedTensor,), dict(attrs))
+    pcls: Any = type(f"{source.capitalize()}Parameter", (_EmulatedParameterMixin, tcls, _Parameter), dict(attrs))
+    tcls._td_tensor_class = pcls._td_tensor_class = tcls
+    tcls._td_param_class = pcls._td_param_class = pcls
+    _CLASSES[(source, index)] = tcls
+    return tcls  # type: ignore[no-any-return]
+
+
+def is_emulated(obj: object) -> bool:
+    return isinstance(obj, EmulatedTensor)
+
+
+def real_device(t: torch.Tensor) -> torch.device:
+    """Where the data of ``t`` really is, whatever it reports."""
+    with _Disable():
+        return _device_getter(t)  # type: ignore[no-any-return]
+
+
+def plain_alias(t: torch.Tensor) -> torch.Tensor:
+    """A plain ``torch.Tensor`` view of the same data (autograd-connected) for code that must see the truth."""
+    if type(t) is _Tensor or not isinstance(t, EmulatedTensor):
+        return t
+    with _Disable():
+        return t.as_subclass(_Tensor)
+
+
+def promote(t: torch.Tensor, cls: type[EmulatedTensor]) -> torch.Tensor:
+    """Give a fresh plain result the emulated class ``cls`` (and count its storage on that virtual device)."""
+    active = _session.ACTIVE
+    if active is not None:
+        active.ledger.track(t, cls._td_index)
+    t.__class__ = cls  # type: ignore[assignment]
+    return t
+
+
+def demote(t: torch.Tensor) -> None:
+    """Turn an emulated tensor (or parameter) back into a plain one, in place."""
+    if isinstance(t, EmulatedTensor):
+        t.__class__ = _Parameter if isinstance(t, _EmulatedParameterMixin) else _Tensor  # type: ignore[assignment]
+
+
+def _adopt(ret: Any, cls: type[EmulatedTensor], args: tuple) -> Any:
+    rtype = type(ret)
+    if rtype is _Tensor:
+        for a in args:
+            if a is ret:
+                return ret
+        return promote(ret, cls)
+    if rtype is tuple or rtype is list or (isinstance(ret, tuple) and rtype.__module__ == _return_types):
+        for item in ret:
+            if type(item) is _Tensor and not any(a is item for a in args):
+                promote(item, cls)
+    return ret
+
+
+def _device_mismatch(cls: type[EmulatedTensor], other: torch.Tensor) -> RuntimeError:
+    other_dev = other._td_device if isinstance(other, EmulatedTensor) else real_device(other)
+    active = _session.ACTIVE
+    where = f"emulated on {active.target.device}" if active else "emulated"
+    return RuntimeError(
+        f"Expected all tensors to be on the same device, but found at least two devices, {cls._td_device} and "
+        f"{other_dev}! [torchdevice: the {cls._td_device} tensor is {where}; the {other_dev} tensor is a real "
+        f"one. CUDA would raise here too. Disable with device_checks=False / --torchdevice-no-device-checks]"
+    )
+
+
+def _bad_arg(cls: type[EmulatedTensor], a: Any) -> bool:
+    ta = type(a)
+    if ta is cls or ta is cls._td_param_class:
+        return False
+    if ta is _Tensor or ta is _Parameter:
+        return bool(a.dim() != 0)  # CUDA accepts CPU scalars (0-dim) as operands
+    if isinstance(a, EmulatedTensor):
+        return a._td_index != cls._td_index or a._td_type != cls._td_type
+    return False
+
+
+def _check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dict) -> None:
+    for a in args:
+        ta = type(a)
+        if ta is list or ta is tuple:
+            for b in a:
+                if isinstance(b, _Tensor) and _bad_arg(cls, b):
+                    _raise_mismatch(cls, func, b)
+        elif isinstance(a, _Tensor) and _bad_arg(cls, a):
+            _raise_mismatch(cls, func, a)
+    for a in kwargs.values():
+        if isinstance(a, _Tensor) and _bad_arg(cls, a):
+            _raise_mismatch(cls, func, a)
+
+
+def _raise_mismatch(cls: type[EmulatedTensor], func: Any, other: torch.Tensor) -> None:
+    if getattr(func, "__name__", "") in _MIXED_DEVICE_OK:
+        return
+    raise _device_mismatch(cls, other)
+
+
+def _call_with_device(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dict, dev: Any) -> Any:
+    """An op on an emulated tensor with an explicit ``device=`` (``new_zeros``, ``*_like``...)."""
+    active = _session.ACTIVE
+    index = active.resolve(dev) if active is not None else None
+    if index is None:
+        with _Disable():
+            return func(*args, **kwargs)  # the result is wherever the caller asked: a plain tensor
+    kwargs = dict(kwargs, device=active.target.device)  # type: ignore[union-attr]
+    active.record.redirected(_api_name(func))  # type: ignore[union-attr]
+    with _Disable():
+        ret = func(*args, **kwargs)
+    return _adopt(ret, emulated_class(cls._td_type, index), args)
+
+
+def _api_name(func: Any) -> str:
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    if name.startswith("TensorBase."):
+        name = "Tensor." + name[len("TensorBase.") :]
+    return name if "." in name else f"torch.{name}"
+
+
+# --------------------------------------------------------------------------------------------- conversions
+def split_to_args(args: tuple, kwargs: dict) -> tuple[Any, Any, bool, bool, Any] | None:
+    """``Tensor.to``'s three signatures -> (destination, dtype, non_blocking, copy, memory_format).
+
+    None when the arguments do not fit: the caller then lets torch raise its own error.
+    """
+    kw = dict(kwargs)
+    dest = kw.pop("device", None)
+    dtype = kw.pop("dtype", None)
+    non_blocking = kw.pop("non_blocking", False)
+    copy_ = kw.pop("copy", False)
+    memory_format = kw.pop("memory_format", torch.preserve_format)
+    if kw:
+        return None
+    rest: list[Any]
+    if args:
+        first = args[0]
+        if isinstance(first, torch.dtype):
+            dtype, rest = first, list(args[1:])
+            names = ("non_blocking", "copy")
+        elif isinstance(first, _Tensor):
+            dest, dtype, rest = first.device, first.dtype, list(args[1:])
+            names = ("non_blocking", "copy")
+        else:
+            dest, rest = first, list(args[1:])
+            names = ("dtype", "non_blocking", "copy")
+        if len(rest) > len(names):
+            return None
+        values = dict(zip(names, rest))
+        dtype = values.get("dtype", dtype)
+        non_blocking = values.get("non_blocking", non_blocking)
+        copy_ = values.get("copy", copy_)
+    return dest, dtype, bool(non_blocking), bool(copy_), memory_format
+
+
+def to_target(t: torch.Tensor, index: int, dtype: Any = None, non_blocking: bool = False,
+              memory_format: Any = torch.preserve_format) -> torch.Tensor:
+    """Copy ``t`` onto the target as virtual device ``index`` (a real transfer always copies)."""
+    active = _session.ACTIVE
+    assert active is not None
+    with _Disable():
+        out = _orig_to(t, device=active.target.device, dtype=dtype, non_blocking=non_blocking, copy=True,
+                       memory_format=memory_format)
+    if type(out) is not _Tensor:  # a subclass of the caller's own: leave its type alone
+        return out  # type: ignore[no-any-return]
+    return promote(out, emulated_class(active.source, index))
+
+
+def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
+    parsed = split_to_args(args, kwargs)
+    if parsed is None:
+        with _Disable():
+            return _orig_to(self, *args, **kwargs)
+    dest, dtype, non_blocking, copy_, memory_format = parsed
+    active = _session.ACTIVE
+    index = self._td_index if dest is None else (active.resolve(dest) if active is not None else None)
+    if index is not None and index != self._td_index:
+        return to_target(self, index, dtype, non_blocking, memory_format)
+    if index is not None:  # same virtual device: a dtype/format change, or a no-op returning self
+        with _Disable():
+            out = _orig_to(self, dtype=dtype, non_blocking=non_blocking, copy=copy_, memory_format=memory_format)
+        return out if out is self else _adopt(out, self._td_tensor_class, (self,))
+    # leaving the emulated device (cpu, meta, ...): CUDA copies, and so do we; the result is plain
+    with _Disable():
+        same = _device_getter(self) == torch.device(dest) if isinstance(dest, (str, torch.device)) else False
+        out = _orig_to(self, device=dest, dtype=dtype, non_blocking=non_blocking, copy=copy_ or same,
+                       memory_format=memory_format)
+    if out is self:
+        with _Disable():
+            out = _orig_clone(self)
+    return out
+
+
+def emulated_cuda(self: EmulatedTensor, device: Any = None, non_blocking: bool = False,
+                  memory_format: Any = torch.preserve_format) -> Any:
+    active = _session.ACTIVE
+    index = active.resolve(self._td_type if device is None else device) if active is not None else None
+    if index is None:
+        raise RuntimeError(f"Invalid device, must be {self._td_type} device")
+    if index == self._td_index:
+        return self
+    return to_target(self, index, None, non_blocking, memory_format)
+
+
+def legacy_type_name(t: torch.Tensor, source: str) -> str:
+    return f"torch.{source}.{_LEGACY_NAMES.get(t.dtype, 'Tensor')}"
+
+
+def parse_legacy_type(name: str) -> tuple[str | None, torch.dtype] | None:
+    """``"torch.cuda.HalfTensor"`` -> ("cuda", float16); ``"torch.FloatTensor"`` -> (None, float32)."""
+    parts = name.split(".")
+    if len(parts) < 2 or parts[0] != "torch" or parts[-1] not in _LEGACY_DTYPES:
+        return None
+    return (parts[1] if len(parts) == 3 else None), _LEGACY_DTYPES[parts[-1]]
+
+
+def emulated_type(self: EmulatedTensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
+    if dtype is None:
+        return legacy_type_name(self, self._td_type)
+    if isinstance(dtype, torch.dtype):
+        return emulated_to(self, (dtype,), {"non_blocking": non_blocking})
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "_td_legacy_name", None) or str(dtype)
+    parsed = parse_legacy_type(name.replace("<class '", "").replace("'>", ""))
+    if parsed is None:
+        with _Disable():
+            return _TensorBase.type(self, dtype, non_blocking, **kwargs)
+    where, real_dtype = parsed
+    if where == self._td_type:
+        return emulated_to(self, (real_dtype,), {"non_blocking": non_blocking})
+    return emulated_to(self, (where or "cpu", real_dtype), {"non_blocking": non_blocking})
+
+
+# ----------------------------------------------------------------------------------------------- handlers
+def _handles(*funcs: Any) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for f in funcs:
+            _HANDLERS[f] = handler
+        return handler
+
+    return register
+
+
+def register_handler(func: Any, like: Any) -> None:
+    """Make ``func`` (a patched replacement) dispatch to the handler registered for ``like``."""
+    _HANDLERS[func] = _HANDLERS[like]
+
+
+def unregister_handler(func: Any) -> None:
+    _HANDLERS.pop(func, None)
+
+
+@_handles(_TensorBase.device.__get__)  # type: ignore[attr-defined]
+def _h_device(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return cls._td_device  # type: ignore[attr-defined]
+
+
+@_handles(_TensorBase.is_cuda.__get__)  # type: ignore[attr-defined]
+def _h_is_cuda(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return cls._td_type == "cuda"  # type: ignore[attr-defined]
+
+
+@_handles(_TensorBase.is_mps.__get__)  # type: ignore[attr-defined]
+def _h_is_mps(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return cls._td_type == "mps"  # type: ignore[attr-defined]
+
+
+@_handles(_TensorBase.is_cpu.__get__)  # type: ignore[attr-defined]
+def _h_is_cpu(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return False
+
+
+@_handles(_TensorBase.get_device)
+def _h_get_device(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return cls._td_index  # type: ignore[attr-defined]
+
+
+@_handles(_TensorBase.to)
+def _h_to(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return emulated_to(args[0], args[1:], kwargs)
+
+
+@_handles(_TensorBase.cuda)
+def _h_cuda(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return emulated_cuda(args[0], *args[1:], **kwargs)
+
+
+@_handles(_TensorBase.type)
+def _h_type(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return emulated_type(args[0], *args[1:], **kwargs)
+
+
+@_handles(_TensorBase.cpu)
+def _h_cpu(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return emulated_to(args[0], ("cpu",), {k: v for k, v in kwargs.items() if k == "memory_format"})
+
+
+def _numpy_error(t: Any) -> TypeError:
+    return TypeError(
+        f"can't convert {t._td_device} device type tensor to numpy. "
+        "Use Tensor.cpu() to copy the tensor to host memory first."
+    )
+
+
+@_handles(_TensorBase.numpy)
+def _h_numpy(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    if kwargs.get("force") or (len(args) > 1 and args[1]):
+        return emulated_to(args[0], ("cpu",), {}).numpy()
+    raise _numpy_error(args[0])
+
+
+@_handles(_Tensor.__array__)
+def _h_array(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    raise _numpy_error(args[0])
+
+
+@_handles(_TensorBase.pin_memory)
+def _h_pin_memory(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    raise RuntimeError(f"cannot pin '{legacy_type_name(args[0], cls._td_type)}' only dense CPU tensors can be pinned")  # type: ignore[attr-defined]
+
+
+@_handles(_TensorBase.is_pinned)
+def _h_is_pinned(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return False
+
+
+@_handles(_Tensor.is_shared)
+def _h_is_shared(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    return True  # "Always True for CUDA tensors"
+
+
+@_handles(_TensorBase.record_stream)
+def _h_record_stream(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    active = _session.ACTIVE
+    if active is not None:
+        active.record.emulated("Tensor.record_stream")
+    return None
+
+
+@_handles(_Tensor.__reduce_ex__)
+def _h_reduce_ex(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # Pickled as the plain tensor it is; torch.save (patched) tags its storage with the emulated device.
+    self = args[0]
+    alias = plain_alias(self)
+    marks = getattr(SAVING, "marks", None)
+    if marks is not None:
+        storage = alias.untyped_storage()
+        marks[id(storage)] = (str(self._td_device), storage)
+    return alias.__reduce_ex__(*args[1:], **kwargs)
+
+
+@_handles(_Tensor.__deepcopy__)
+def _h_deepcopy(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    self, memo = args[0], (args[1] if len(args) > 1 else kwargs.get("memo", {}))
+    if id(self) in memo:
+        return memo[id(self)]
+    if not self.is_leaf:
+        raise RuntimeError(
+            "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment."
+        )
+    alias = plain_alias(self)
+    result = copy.deepcopy(alias, memo)
+    result.__dict__.update(copy.deepcopy(self.__dict__, memo))
+    promote(result, type(self)._td_tensor_class)
+    memo[id(self)] = result
+    return result
+
+
+@_handles(_Tensor.__repr__)
+def _h_repr(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    with _Disable():
+        text = func(*args, **kwargs)
+    if isinstance(args[0], _Parameter) and text.startswith("Parameter(") and text.endswith(")"):
+        text = text[len("Parameter(") : -1]  # torch wraps non-plain parameters; a CUDA one is not wrapped
+    name = f"{type(args[0]).__name__}("
+    head, sep, tail = text.partition(name)
+    if not sep:
+        return text
+    extra = " " * (len(name) - len("tensor("))
+    tail = "\n".join(line[len(extra) :] if line.startswith(extra) else line for line in tail.split("\n"))
+    return f"{head}tensor({tail}"
