@@ -1,1 +1,245 @@
+"""The pytest11 entry point ``torchdevice``: ``pytest --target-device=cpu`` on a CUDA-written suite.
 
+Redirection is activated in ``pytest_load_initial_conftests``, before any conftest or test module is
+imported, so module-level ``skipif(not torch.cuda.is_available())`` already sees the emulated CUDA; it is
+undone at the end of the session.  Nothing happens (torch is not even imported) unless a target is asked
+for on the command line, in ``$PYTEST_TARGET_DEVICE`` or in the ``target_device`` ini key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from . import hooks, markers
+from .fixtures import DIFF_KEY, RECORD_KEY, STATE_KEY, _torchdevice_device, target_device, torchdevice
+from .options import add_options, read_settings
+from .runtime import PluginState
+from .summary import PROPERTY, Collector, test_record
+from .xdist import WORKERINPUT_KEY, XdistHooks, assign_device, env_worker, worker_index
+
+__all__ = ["_torchdevice_device", "target_device", "torchdevice"]
+
+COLLECTOR_KEY = pytest.StashKey[Collector]()
+SNAPSHOT_KEY = pytest.StashKey[Any]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def _cuda_count() -> int:
+    import torchdevice_core.spec as spec
+
+    return spec.RealProbe().cuda_device_count()
+
+
+def decide_device(config: pytest.Config, worker_id: str | None) -> str | None:
+    """The device spec this process (or xdist worker ``worker_id``) activates; None when off."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or state.settings.target is None:
+        return None
+    requested = state.settings.target.value
+    chosen = config.hook.pytest_torchdevice_select_device(config=config, worker_id=worker_id, requested=requested)
+    if chosen:
+        return str(chosen)
+    if requested == "auto":
+        import torchdevice_core as core
+
+        device = core.resolve_target("auto").device
+        requested = device.type
+    if requested != "cuda":
+        return str(requested)
+    return assign_device(requested, worker_index(worker_id or ""), _cuda_count())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    settings = read_settings(early_config, dict(os.environ))
+    state = PluginState(settings)
+    early_config.stash[STATE_KEY] = state
+    if settings.target is None:
+        return
+    early_config.hook.pytest_torchdevice_options(config=early_config, options=state.options)
+    worker, _ = env_worker()
+    device = decide_device(early_config, worker)
+    assert device is not None
+    early_config.add_cleanup(state.deactivate)
+    state.activate(device, settings.target.source)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in markers.MARKERS:
+        config.addinivalue_line("markers", line)
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:  # load_initial_conftests did not run (e.g. plugin loaded late): resolve now
+        state = PluginState(read_settings(config, dict(os.environ)))
+        config.stash[STATE_KEY] = state
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(decide_device), "torchdevice-xdist")
+    if workerinput is not None and state.active and workerinput.get(WORKERINPUT_KEY):
+        wanted = workerinput[WORKERINPUT_KEY]
+        if wanted != state.device:  # a select_device hook on the controller chose differently
+            state.deactivate()
+            state.activate(wanted, "controller")
+    if state.active and workerinput is None:
+        session = state.session
+        config.stash[COLLECTOR_KEY] = Collector(session.describe(), session.source, str(session.target.device))
+    elif state.settings.report_path and workerinput is None and state.settings.target is not None:
+        config.stash[COLLECTOR_KEY] = Collector("off", "cuda", "off")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or state.settings.target is None:
+        return None
+    return state.header()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    current = state.current if state is not None else None
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("_torchdevice_device") if callspec is not None else None
+        markers.apply(item, param or current, _has_real_cuda)
+
+
+def _has_real_cuda() -> bool:
+    return _cuda_count() > 0
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    devices = markers.devices_of(metafunc.definition)
+    if devices:
+        metafunc.parametrize("_torchdevice_device", devices, ids=list(devices), indirect=True)
+
+
+# ---------------------------------------------------------------------------------------------- per test
+def _state(item: pytest.Item) -> PluginState | None:
+    state = item.config.stash.get(STATE_KEY, None)
+    return state if state is not None and state.active else None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    state = _state(item)
+    if state is not None:
+        from torchdevice_core.state import snapshot
+
+        item.stash[SNAPSHOT_KEY] = snapshot(state.session)
+        item.stash[RECORD_KEY] = state.session.record.snapshot()
+        if state.settings.seed is not None:
+            import torch
+
+            torch.manual_seed(state.settings.seed)
+    return (yield from _unemulatable_as_skip(item))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _unemulatable_as_skip(item))
+
+
+def _unemulatable_as_skip(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    except BaseException as exc:
+        error = _find_unemulatable(exc)
+        if error is None:
+            raise
+        decision = item.config.hook.pytest_torchdevice_unemulatable(item=item, error=error)
+        state = item.config.stash.get(STATE_KEY, None)
+        if decision is None:
+            decision = "fail" if state is not None and state.settings.strict else "skip"
+        if decision == "skip":
+            raise pytest.skip.Exception(f"torchdevice: {error}", _use_item_location=True) from None
+        if decision == "xfail":
+            raise pytest.xfail.Exception(f"torchdevice: {error}") from None
+        raise
+
+
+def _find_unemulatable(exc: BaseException) -> BaseException | None:
+    try:
+        from torchdevice_core.errors import UnemulatableError
+    except ImportError:  # pragma: no cover - the core ships with the plugin
+        return None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UnemulatableError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        state = _state(item)
+        snap = item.stash.get(SNAPSHOT_KEY, None)
+        if state is not None and snap is not None:
+            from torchdevice_core.state import restore
+
+            restore(state.session, snap)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if call.when == "teardown":
+        diff = item.stash.get(DIFF_KEY, None)
+        state = _state(item)
+        if diff is None and state is not None:
+            start = item.stash.get(RECORD_KEY, None)
+            if start is not None:
+                diff = state.session.record.snapshot().minus(start)
+        if diff is not None:
+            report.user_properties.append((PROPERTY, test_record(diff)))
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    collector = session.config.stash.get(COLLECTOR_KEY, None)
+    if collector is not None:
+        session.config.pluginmanager.register(_CollectorPlugin(collector), "torchdevice-collector")
+
+
+class _CollectorPlugin:
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.collector.add(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    collector = config.stash.get(COLLECTOR_KEY, None)
+    state = config.stash.get(STATE_KEY, None)
+    if collector is None or state is None or not collector.tests:
+        return
+    terminalreporter.section(f"torchdevice: {collector.describe}")
+    for line in collector.terminal_lines():
+        terminalreporter.write_line(line)
+    if state.settings.report_path:
+        terminalreporter.write_line(f"report written to {state.settings.report_path}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    collector = session.config.stash.get(COLLECTOR_KEY, None)
+    state = session.config.stash.get(STATE_KEY, None)
+    if collector is not None and state is not None and state.settings.report_path:
+        collector.write(state.settings.report_path)

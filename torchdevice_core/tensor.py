@@ -86,6 +86,16 @@ class EmulatedTensor(torch.Tensor):
     def get_device(self) -> int:  # type: ignore[override]
         return self._td_index
 
+    @property
+    def _is_param(self) -> bool:
+        return type(self) is self._td_param_class
+
+    @_is_param.setter
+    def _is_param(self, value: bool) -> None:
+        # ``nn.Parameter(t)`` of a tensor subclass returns ``t.detach()`` flagged ``_is_param``: make that the
+        # parameter twin, so ``nn.Parameter(torch.empty(..., device="cuda"))`` is a Parameter as on CUDA
+        self.__class__ = self._td_param_class if value else self._td_tensor_class
+
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         if kwargs is None:
@@ -192,13 +202,16 @@ def _adopt(ret: Any, cls: type[EmulatedTensor], args: tuple) -> Any:
 
 
 def _device_mismatch(cls: type[EmulatedTensor], other: torch.Tensor) -> RuntimeError:
+    both = isinstance(other, EmulatedTensor)
     other_dev = other._td_device if isinstance(other, EmulatedTensor) else real_device(other)
     active = _session.ACTIVE
     where = f"emulated on {active.target.device}" if active else "emulated"
+    which = (f"the {cls._td_device} and {other_dev} tensors are both {where}" if both else
+             f"the {cls._td_device} tensor is {where}; the {other_dev} tensor is a real one")
     return RuntimeError(
         f"Expected all tensors to be on the same device, but found at least two devices, {cls._td_device} and "
-        f"{other_dev}! [torchdevice: the {cls._td_device} tensor is {where}; the {other_dev} tensor is a real "
-        f"one. CUDA would raise here too. Disable with device_checks=False / --torchdevice-no-device-checks]"
+        f"{other_dev}! [torchdevice: {which}. CUDA would raise here too. Disable with device_checks=False / "
+        f"--torchdevice-no-device-checks]"
     )
 
 
@@ -493,11 +506,17 @@ def _h_deepcopy(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
         raise RuntimeError(
             "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment."
         )
-    alias = plain_alias(self)
+    with _Disable():
+        alias = _TensorBase.detach(self)  # a plain leaf: torch refuses to deepcopy an autograd alias of one
     result = copy.deepcopy(alias, memo)
     result.__dict__.update(copy.deepcopy(self.__dict__, memo))
     promote(result, type(self)._td_tensor_class)
     memo[id(self)] = result
+    if self.requires_grad:
+        result.requires_grad_()
+    grad = self.grad
+    if grad is not None:
+        result.grad = copy.deepcopy(grad, memo)
     return result
 
 

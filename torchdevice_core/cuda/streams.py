@@ -125,6 +125,7 @@ def build(session: Redirection) -> dict[str, Any]:
         def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False,
                      external: bool = False) -> None:
             if interprocess:
+                session.record.refused(f"torch.{source}.Event(interprocess=True)")
                 raise UnemulatableError(f"torch.{source}.Event(interprocess=True)", target,
                                         "events shared between processes need CUDA IPC")
             self.enable_timing = enable_timing

@@ -1,4 +1,5 @@
-"""``Tensor.to`` / ``.cuda()`` / ``.type("torch.cuda.FloatTensor")`` / ``new_*`` / ``pin_memory``.
+"""``Tensor.to`` / ``.cuda()`` / ``.type("torch.cuda.FloatTensor")`` / ``new_*`` / ``pin_memory`` /
+``record_stream``.
 
 These live on the immutable ``torch._C.TensorBase``; they are patched on ``torch.Tensor`` (where they are
 absent from ``__dict__``) and undone by deleting.  Each replacement starts with a cheap check and hands
@@ -146,6 +147,21 @@ def _make_pin_memory(session: Redirection) -> Callable[..., Any]:
     return pin_memory
 
 
+def _make_record_stream(session: Redirection) -> Callable[..., Any]:
+    orig = _TensorBase.record_stream
+    emulated = session.record.emulated
+    real_stream = torch.Stream
+
+    def record_stream(self: torch.Tensor, stream: Any) -> Any:
+        if isinstance(stream, real_stream):
+            return orig(self, stream)
+        # an emulated torch.cuda.Stream: torch's argument parser would refuse it before any dispatch
+        emulated("Tensor.record_stream")
+        return None
+
+    return record_stream
+
+
 def patches(session: Redirection) -> list[Patch]:
     makers: dict[str, Callable[..., Any]] = {
         "to": _make_to(session),
@@ -157,4 +173,5 @@ def patches(session: Redirection) -> list[Patch]:
         makers[name] = _make_new(session, name)
     if session.target.type != "cuda":
         makers["pin_memory"] = _make_pin_memory(session)
+        makers["record_stream"] = _make_record_stream(session)
     return [Patch(torch.Tensor, name, fn, f"redirect Tensor.{name}") for name, fn in makers.items()]

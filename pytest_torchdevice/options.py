@@ -1,0 +1,208 @@
+"""Command-line options, ini keys and environment variables, resolved in one place with their source.
+
+Precedence: command line > environment > ini.  Every error names the value and where it came from.
+This module imports neither torch nor torchdevice_core: pytest runs that never ask for a target pay nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+TARGET_ENV = "PYTEST_TARGET_DEVICE"
+TARGET_CHOICES = "cpu, mps, cuda, cuda:N, auto"
+_TARGET = re.compile(r"^(cpu|mps|cuda|auto)(?::(\d+))?$")
+_NAMES = ("cpu", "mps", "cuda", "auto")
+
+
+def normalise_target(value: str) -> str | None:
+    """``" CUDA:1"`` -> ``"cuda:1"``; None when malformed.  Only cuda takes an index."""
+    text = value.strip().lower()
+    match = _TARGET.match(text)
+    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
+        return None
+    return text
+
+
+def target_type(value: str) -> str:
+    """argparse ``type=``: a malformed target is a usage error at parse time (exit code 4)."""
+    text = normalise_target(value)
+    if text is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a valid target device; valid choices: {TARGET_CHOICES}")
+    return text
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer")
+    return number
+
+
+def seed_type(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer seed") from None
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("torchdevice", "pytest-torchdevice: run CUDA-written tests on another device")
+    group.addoption(
+        "--target-device", dest="target_device", type=target_type, default=None, metavar="DEVICE",
+        help=f"redirect CUDA code to DEVICE ({TARGET_CHOICES}); default: off. Also ${TARGET_ENV} and the "
+        "'target_device' ini key.",
+    )
+    group.addoption(
+        "--torchdevice-seed", dest="torchdevice_seed", type=seed_type, default=None, metavar="N",
+        help="seed torch (and the emulated CUDA RNG) with N before every test.",
+    )
+    group.addoption(
+        "--torchdevice-strict", dest="torchdevice_strict", action="store_true", default=None,
+        help="fail (instead of skip) tests that call a CUDA API that cannot be emulated on the target.",
+    )
+    group.addoption(
+        "--torchdevice-report", dest="torchdevice_report", default=None, metavar="PATH",
+        help="write a JSON report: per test, the CUDA APIs redirected/emulated/refused (the migration list).",
+    )
+    group.addoption(
+        "--torchdevice-call-sites", dest="torchdevice_call_sites", action="store_true", default=None,
+        help="record the file:line of every redirected call (in the JSON report; slower).",
+    )
+    group.addoption(
+        "--torchdevice-device-count", dest="torchdevice_device_count", type=positive_int, default=None,
+        metavar="N", help="emulate N CUDA devices (default 1).",
+    )
+    group.addoption(
+        "--torchdevice-no-device-checks", dest="torchdevice_no_device_checks", action="store_true", default=None,
+        help="do not raise when an emulated CUDA tensor meets a real CPU tensor in one op.",
+    )
+    group.addoption(
+        "--torchdevice-plain-tensors", dest="torchdevice_plain_tensors", action="store_true", default=None,
+        help="redirected tensors report the target device instead of cuda (faster; tests asserting "
+        "x.is_cuda fail).",
+    )
+    parser.addini("target_device", f"redirect CUDA code to this device ({TARGET_CHOICES})", default=None)
+    parser.addini("torchdevice_seed", "seed torch before every test", default=None)
+    parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs", type="bool", default=False)
+    parser.addini("torchdevice_device_count", "number of emulated CUDA devices", default=None)
+    parser.addini("torchdevice_device_checks", "raise on emulated/real device mixing", type="bool", default=True)
+    parser.addini("torchdevice_plain_tensors", "redirected tensors report the target device", type="bool",
+                  default=False)
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str  # "--target-device", "$PYTEST_TARGET_DEVICE", "ini target_device", "default"
+
+    def __str__(self) -> str:
+        return f"{self.value} (from {self.source})"
+
+
+def option(config: pytest.Config, name: str) -> Any:
+    """An option's value, also during ``pytest_load_initial_conftests`` (before ``config.option`` is filled)."""
+    namespace = getattr(config, "known_args_namespace", None)
+    value = getattr(namespace, name, None) if namespace is not None else None
+    if value is None:
+        value = config.getoption(name, default=None)
+    return value
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getini(name)
+    except (ValueError, KeyError):
+        return None
+
+
+def resolve_target(config: pytest.Config, environ: dict[str, str]) -> Setting | None:
+    """The requested target and where it came from, or None when the plugin is to stay off."""
+    cli = option(config, "target_device")
+    if cli:
+        return Setting(cli, "--target-device")
+    env = environ.get(TARGET_ENV, "").strip()
+    if env:
+        text = normalise_target(env)
+        if text is None:
+            raise pytest.UsageError(f"${TARGET_ENV}={env!r} is not a valid target device; valid choices: {TARGET_CHOICES}")
+        return Setting(text, f"${TARGET_ENV}")
+    ini = _ini(config, "target_device")
+    if ini:
+        text = normalise_target(str(ini))
+        if text is None:
+            raise pytest.UsageError(
+                f"ini target_device={ini!r} is not a valid target device; valid choices: {TARGET_CHOICES}"
+            )
+        return Setting(text, "ini target_device")
+    return None
+
+
+def _int_ini(config: pytest.Config, name: str) -> int | None:
+    raw = _ini(config, name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise pytest.UsageError(f"ini {name}={raw!r} is not an integer") from None
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """Everything the plugin reads from the command line and ini, resolved once."""
+
+    target: Setting | None
+    seed: int | None
+    strict: bool
+    report_path: str | None
+    call_sites: bool
+    device_count: int
+    device_checks: bool
+    plain_tensors: bool
+
+    def core_options(self) -> dict[str, Any]:
+        return {
+            "device_count": self.device_count,
+            "device_checks": self.device_checks,
+            "emulate_identity": not self.plain_tensors,
+            "call_sites": self.call_sites,
+        }
+
+
+def read_settings(config: pytest.Config, environ: dict[str, str]) -> PluginSettings:
+    def flag(name_: str, ini: str, default: bool) -> bool:
+        value = option(config, name_)
+        if value is not None:
+            return bool(value)
+        raw = _ini(config, ini)
+        return default if raw is None else bool(raw)
+
+    seed = option(config, "torchdevice_seed")
+    if seed is None:
+        seed = _int_ini(config, "torchdevice_seed")
+    count = option(config, "torchdevice_device_count") or _int_ini(config, "torchdevice_device_count")
+    if count is not None and count < 1:
+        raise pytest.UsageError(f"ini torchdevice_device_count={count!r} is not a positive integer")
+    if option(config, "torchdevice_no_device_checks"):
+        device_checks = False
+    else:
+        raw = _ini(config, "torchdevice_device_checks")
+        device_checks = True if raw is None else bool(raw)
+    return PluginSettings(
+        target=resolve_target(config, environ),
+        seed=seed,
+        strict=flag("torchdevice_strict", "torchdevice_strict", False),
+        report_path=option(config, "torchdevice_report"),
+        call_sites=bool(option(config, "torchdevice_call_sites")),
+        device_count=count or 1,
+        device_checks=device_checks,
+        plain_tensors=flag("torchdevice_plain_tensors", "torchdevice_plain_tensors", False),
+    )

@@ -1,0 +1,117 @@
+"""What the run redirected, per test: the terminal summary and the ``--torchdevice-report`` JSON.
+
+Workers attach each test's record to its teardown report (``user_properties``), so the same collector
+works in-process and on the xdist controller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROPERTY = "torchdevice"
+
+
+def test_record(diff: Any, note: str | None = None) -> dict[str, Any]:
+    """The JSON-able record of one test from a ``RecordSnapshot`` diff."""
+    data: dict[str, Any] = {"redirected": {}, "emulated": {}, "refused": {}}
+    for (kind, api), count in sorted(diff.counts.items()):
+        data[kind][api] = count
+    if diff.sites:
+        data["call_sites"] = {f"{kind}:{api}": dict(sorted(sites.items())) for (kind, api), sites in diff.sites.items()}
+    data["cuda_path"] = bool(data["redirected"] or data["refused"])
+    if note:
+        data["note"] = note
+    return data
+
+
+@dataclass
+class TestEntry:
+    outcome: str = "passed"
+    reason: str | None = None
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class Collector:
+    def __init__(self, describe: str, source: str, target: str) -> None:
+        self.describe = describe
+        self.source = source
+        self.target = target
+        self.tests: dict[str, TestEntry] = {}
+
+    def add(self, report: pytest.TestReport) -> None:
+        entry = self.tests.setdefault(report.nodeid, TestEntry())
+        if report.when == "call" or report.outcome != "passed":
+            outcome = report.outcome
+            if hasattr(report, "wasxfail"):
+                outcome = "xpassed" if report.outcome == "passed" else "xfailed"
+            elif report.when != "call" and report.outcome == "failed":
+                outcome = "error"
+            if entry.outcome in ("passed",) or outcome in ("failed", "error"):
+                entry.outcome = outcome
+                entry.reason = _reason(report)
+        for name, value in report.user_properties:
+            if name == PROPERTY and isinstance(value, dict):
+                entry.record = value
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "source": self.source,
+            "target": self.target,
+            "tests": {
+                nodeid: {"outcome": e.outcome, "reason": e.reason, **_with_defaults(e.record)}
+                for nodeid, e in sorted(self.tests.items())
+            },
+        }
+
+    def write(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.as_json(), indent=2) + "\n")
+
+    def terminal_lines(self) -> list[str]:
+        touched = [e for e in self.tests.values() if e.record.get("cuda_path")]
+        emulated_only = [e for e in self.tests.values() if e.record.get("emulated") and not e.record.get("cuda_path")]
+        totals: dict[str, Counter[str]] = {k: Counter() for k in ("redirected", "emulated", "refused")}
+        for entry in self.tests.values():
+            for kind, counter in totals.items():
+                counter.update(entry.record.get(kind, {}))
+        lines = [
+            f"{len(touched)} of {len(self.tests)} tests exercised redirected CUDA code paths; "
+            f"{len(emulated_only)} more only queried the emulated torch.cuda",
+        ]
+        for kind in ("redirected", "emulated"):
+            if totals[kind]:
+                top = ", ".join(f"{api} ({n})" for api, n in totals[kind].most_common(8))
+                more = len(totals[kind]) - 8
+                lines.append(f"{kind}: {top}" + (f", +{more} more" if more > 0 else ""))
+        refused = [e for e in self.tests.values() if e.record.get("refused")]
+        if refused:
+            apis = ", ".join(sorted(totals["refused"]))
+            skipped = sum(1 for e in refused if e.outcome == "skipped")
+            lines.append(f"unemulatable on {self.target}: {len(refused)} tests ({skipped} skipped): {apis}")
+        return lines
+
+
+def _with_defaults(record: dict[str, Any]) -> dict[str, Any]:
+    out = {"cuda_path": False, "redirected": {}, "emulated": {}, "refused": {}}
+    out.update(record)
+    return out
+
+
+def _reason(report: pytest.TestReport) -> str | None:
+    if report.outcome == "skipped" and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if report.outcome == "failed":
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if crash is not None:
+            return str(crash.message).split("\n")[0][:300]
+        return str(report.longrepr).strip().split("\n")[-1][:300]
+    if hasattr(report, "wasxfail"):
+        return str(report.wasxfail) or None
+    return None
