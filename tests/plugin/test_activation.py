@@ -1,0 +1,124 @@
+"""Early activation (conftest and module level see the emulated CUDA), restoration, per-test isolation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def test_conftest_and_module_level_code_see_emulated_cuda(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import torch
+        DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        X = torch.ones(2, device="cuda") if torch.cuda.is_available() else None
+    """)
+    pytester.makepyfile("""
+        import pytest, torch
+        from conftest import DEVICES, X
+        AT_IMPORT = torch.cuda.device_count()
+
+        @pytest.mark.parametrize("device", DEVICES)
+        def test_devices(device):
+            assert torch.zeros(1, device=device).device.type == device
+
+        def test_module_level():
+            assert AT_IMPORT == 1 and X.is_cuda
+    """)
+    result = pytester.runpytest("--target-device=cpu", "-v")
+    result.stdout.fnmatch_lines(["*test_devices?cuda? PASSED*"])
+    result.assert_outcomes(passed=3)
+
+
+def test_torch_is_restored_after_the_session(pytester: pytest.Pytester) -> None:
+    before = {name: getattr(torch.cuda, name) for name in ("is_available", "device_count", "synchronize")}
+    tensor_to = vars(torch.Tensor).get("to")
+    pytester.makepyfile("import torch\ndef test_x():\n    assert torch.cuda.is_available()")
+    pytester.runpytest("--target-device=cpu").assert_outcomes(passed=1)
+    assert {name: getattr(torch.cuda, name) for name in before} == before
+    assert vars(torch.Tensor).get("to") is tensor_to
+    assert not torch.cuda.is_available()
+
+
+def test_state_does_not_leak_between_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+
+        def test_a_changes_everything():
+            torch.cuda.set_device(1)
+            torch.set_default_device("cuda")
+            torch.autocast("cuda").__enter__()   # never exited
+            assert torch.cuda.current_device() == 1
+
+        def test_b_sees_defaults():
+            assert torch.cuda.current_device() == 0
+            assert torch.get_default_device() == torch.device("cpu")
+            assert not torch.is_autocast_enabled("cpu")
+            assert torch.zeros(1).device.type == "cpu"
+    """)
+    pytester.runpytest("--target-device=cpu", "--torchdevice-device-count=2", "-p", "no:randomly").assert_outcomes(
+        passed=2)
+
+
+def test_seed_option_makes_each_test_reproducible(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+        VALUES = []
+
+        def test_one():
+            VALUES.append(torch.randn(3, device="cuda").tolist())
+
+        def test_two():
+            VALUES.append(torch.randn(3, device="cuda").tolist())
+            assert VALUES[0] == VALUES[1]
+    """)
+    pytester.runpytest("--target-device=cpu", "--torchdevice-seed=7").assert_outcomes(passed=2)
+    pytester.runpytest("--target-device=cpu").assert_outcomes(passed=1, failed=1)
+
+
+def test_fixtures_report_target_and_can_disable(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+
+        def test_fixtures(target_device, torchdevice):
+            assert target_device == torch.device("cpu")
+            assert torchdevice.active and torchdevice.source == "cuda"
+            torch.zeros(2, device="cuda")
+            assert torchdevice.record().counts[("redirected", "torch.zeros")] == 1
+            with torchdevice.disabled():
+                assert not torch.cuda.is_available()
+                assert torch.zeros(1).device.type == "cpu"
+            assert torch.cuda.is_available()
+    """)
+    pytester.runpytest("--target-device=cpu").assert_outcomes(passed=1)
+
+
+def test_fixtures_without_the_plugin_active(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+
+        def test_fixtures(target_device, torchdevice):
+            assert target_device == torch.device("cpu")
+            assert not torchdevice.active and torchdevice.target is None
+            with torchdevice.disabled():
+                pass
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_compile_and_optim_under_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+
+        def test_optimizers_and_compile():
+            model = torch.nn.Linear(4, 1).cuda()
+            for opt_cls in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
+                opt = opt_cls(model.parameters(), lr=0.1)
+                before = model.weight.detach().clone()
+                model(torch.randn(8, 4, device="cuda")).sum().backward()
+                opt.step()
+                assert not torch.equal(before, model.weight.detach())
+            f = torch.compile(lambda x: torch.sin(x) + 1, backend="eager")
+            out = f(torch.randn(3, device="cuda"))
+            assert out.is_cuda
+    """)
+    pytester.runpytest("--target-device=cpu").assert_outcomes(passed=1)

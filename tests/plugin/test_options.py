@@ -1,0 +1,90 @@
+"""--target-device / $PYTEST_TARGET_DEVICE / ini: parsing, precedence, errors, the header line, -p no:."""
+
+from __future__ import annotations
+
+import pytest
+
+CUDA_GATED = """
+import pytest, torch
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs cuda")
+def test_gated():
+    assert torch.randn(2, device="cuda").is_cuda
+"""
+
+
+def test_header_names_redirection_and_its_source(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CUDA_GATED)
+    result = pytester.runpytest("--target-device=cpu")
+    result.stdout.fnmatch_lines(["torchdevice: cuda -> cpu (from --target-device)"])
+    result.assert_outcomes(passed=1)
+
+
+def test_off_by_default_changes_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CUDA_GATED)
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    assert "torchdevice:" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("bad", ["tpu", "cuda:x", "mps:1", "cpu:0", ""])
+def test_bad_command_line_value_is_a_usage_error(pytester: pytest.Pytester, bad: str) -> None:
+    result = pytester.runpytest(f"--target-device={bad}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*argument --target-device: '{bad}' is not a valid target device; "
+                                 "valid choices: cpu, mps, cuda, cuda:N, auto"])
+
+
+def test_bad_environment_value_names_the_variable(pytester: pytest.Pytester,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_TARGET_DEVICE", "gpu")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*$PYTEST_TARGET_DEVICE='gpu' is not a valid target device; valid choices:*"])
+
+
+def test_bad_ini_value_names_the_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntarget_device = cuda-1\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini target_device='cuda-1' is not a valid target device*"])
+
+
+def test_missing_device_is_a_usage_error_listing_what_exists(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--target-device=mps")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--target-device='mps': target device 'mps' is not available*available: cpu*"])
+
+
+def test_precedence_command_line_over_env_over_ini(pytester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\ntarget_device = auto\n")
+    pytester.makepyfile("def test_x(): pass")
+    assert "(from ini target_device)" in pytester.runpytest().stdout.str()
+    monkeypatch.setenv("PYTEST_TARGET_DEVICE", "cpu")
+    assert "torchdevice: cuda -> cpu (from $PYTEST_TARGET_DEVICE)" in pytester.runpytest().stdout.str()
+    assert "(from --target-device)" in pytester.runpytest("--target-device=auto").stdout.str()
+
+
+def test_case_and_whitespace_are_normalised(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CUDA_GATED)
+    pytester.runpytest("--target-device= CPU ").assert_outcomes(passed=1)
+
+
+def test_disabled_with_p_no(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CUDA_GATED)
+    pytester.makeini("[pytest]\ntarget_device = cpu\n")
+    result = pytester.runpytest("-p", "no:torchdevice")
+    result.assert_outcomes(skipped=1)
+    assert "torchdevice:" not in result.stdout.str()
+
+
+def test_options_are_in_their_own_help_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["pytest-torchdevice: run CUDA-written tests on another device:",
+                                 "*--target-device=DEVICE*"])
+
+
+def test_bad_numeric_options(pytester: pytest.Pytester) -> None:
+    assert pytester.runpytest("--torchdevice-device-count=0").ret == pytest.ExitCode.USAGE_ERROR
+    assert pytester.runpytest("--torchdevice-seed=abc").ret == pytest.ExitCode.USAGE_ERROR
