@@ -102,6 +102,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
     if session.native:
         return []
     from . import cuda as emulated_cuda
+    from .mps import namespace as mps_namespace
     from .redirect import (
         amp,
         compile,
@@ -120,6 +121,8 @@ def collect_patches(session: Redirection) -> list[Patch]:
         out.extend(part.patches(session))
     if session.source == "cuda":
         out.extend(emulated_cuda.patches(session))
+    else:
+        out.extend(mps_namespace.patches(session))
     return out
 
 

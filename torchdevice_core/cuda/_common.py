@@ -9,6 +9,7 @@ import torch
 
 from ..patching import Patch
 from ..session import Redirection
+from ..spec import RealProbe
 
 
 def namespace(session: Redirection) -> Any:
@@ -32,16 +33,29 @@ def emulated(session: Redirection, name: str, fn: Callable[..., Any], owner: Any
     return Patch(owner if owner is not None else namespace(session), name, counted, why)
 
 
-def per_caller(session: Redirection, name: str, fn: Callable[..., Any], owner: Any = None) -> Patch:
-    """Like ``emulated``, but torch's own modules (``Options.real_callers``) get the original's answer."""
+def source_hardware_present(session: Redirection) -> bool:
+    """Whether the machine really has the source device type (then its own queries can answer)."""
+    probe = RealProbe()
+    return probe.cuda_device_count() > 0 if session.source == "cuda" else probe.mps_available()
+
+
+def per_caller(session: Redirection, name: str, fn: Callable[..., Any], owner: Any = None, *,
+               needs_hardware: bool = False) -> Patch:
+    """Like ``emulated``, but torch's own modules (``Options.real_callers``) get the original's answer.
+
+    ``needs_hardware``: a query about one device (capability, properties...) that torch reaches for an
+    emulated tensor it was told ``is_cuda`` (``dist.broadcast`` does).  Where the machine has no such device
+    the original can only raise, so torch's own modules get the emulated answer too.
+    """
     target = owner if owner is not None else namespace(session)
     original = getattr(target, name)
-    api = f"torch.{session.source}.{name}"
+    api = f"{getattr(target, '__name__', 'torch.' + session.source)}.{name}"
     hit = session.record.emulated
     real_caller = session.real_caller
+    real_ok = not needs_hardware or source_hardware_present(session)
 
     def answer(*args: Any, **kwargs: Any) -> Any:
-        if real_caller():
+        if real_ok and real_caller():
             return original(*args, **kwargs)
         hit(api)
         return fn(*args, **kwargs)
