@@ -35,6 +35,7 @@ class _Activation:
         self.previous_cuda_device = previous_cuda_device
         self.depth = 1
         self.suspended = 0
+        self.contexts: list[Any] = []  # entered context managers (the MPS simulation mode), exited in reverse
 
 
 _current: _Activation | None = None
@@ -137,9 +138,17 @@ def _apply(act: _Activation) -> None:
             _tensor.register_handler(p.replacement, getattr(torch._C.TensorBase, p.name))
             act.handlers.append(p.replacement)
     _session.ACTIVE = act.session
+    if act.session.options.simulate_limits == "mps" and act.session.target.type != "mps":
+        from .mps.simulation import SimulatedMpsLimits
+
+        mode = SimulatedMpsLimits(act.session)
+        mode.__enter__()
+        act.contexts.append(mode)
 
 
 def _unapply(act: _Activation) -> None:
+    while act.contexts:
+        act.contexts.pop().__exit__(None, None, None)
     _session.ACTIVE = None
     for fn in act.handlers:
         _tensor.unregister_handler(fn)

@@ -12,8 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["redirected", "emulated", "refused"]
-KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused")
+Kind = Literal["redirected", "emulated", "refused", "mps"]
+KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps")
+"""redirected: a device argument was rewritten; emulated: a torch.cuda API was answered by emulation;
+refused: an API that cannot be emulated raised; mps: an Apple MPS limit applied (float64, missing kernel)."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(os.path.abspath(sys.modules["torch"].__file__ or "torch"))

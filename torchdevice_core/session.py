@@ -13,6 +13,7 @@ import torch
 
 from .backends import Backend
 from .memory import StorageLedger
+from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
 from .report import RedirectRecord
 from .spec import Target
 
@@ -41,10 +42,20 @@ class Options:
     autocast_dtype: torch.dtype | None = None
     """Autocast dtype for ``autocast("cuda")`` without one; None: the backend's choice (float16)."""
     device_name: str | None = None
+    simulate_limits: str | None = None
+    """``"mps"``: run on the target but enforce Apple MPS limits, predicting failures on a Mac."""
+    mps_float64: str = "error"
+    """float64/complex128 where MPS limits apply: ``error`` (as MPS), ``downcast`` (float32), ``cpu`` (stay)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.device_count, int) or self.device_count < 1:
             raise ValueError(f"device_count must be a positive integer, not {self.device_count!r}")
+        if self.simulate_limits not in (None, "mps"):
+            raise ValueError(f"simulate_limits={self.simulate_limits!r} is not supported; valid choices: mps")
+        if self.mps_float64 not in FLOAT64_POLICIES:
+            raise ValueError(
+                f"mps_float64={self.mps_float64!r} is not a policy; valid choices: {', '.join(FLOAT64_POLICIES)}"
+            )
 
 
 class Redirection:
@@ -59,6 +70,26 @@ class Redirection:
         self._cache: dict[Any, int | None] = {}
         self._real_prefixes = tuple(p + "." for p in options.real_callers)
         self._real_names = frozenset(options.real_callers)
+
+    @property
+    def mps_limits(self) -> bool:
+        """Do Apple MPS limits apply to redirected tensors (a real MPS target, or the simulation)?"""
+        return self.target.type == "mps" or self.options.simulate_limits == "mps"
+
+    def limit_dtype(self, dtype: torch.dtype) -> torch.dtype | None:
+        """The dtype a redirected tensor of ``dtype`` gets under MPS limits; None: it stays on the CPU."""
+        if dtype not in UNSUPPORTED_DTYPES or not self.mps_limits:
+            return dtype
+        policy = self.options.mps_float64
+        name = str(dtype).removeprefix("torch.")
+        if policy == "error":
+            self.record.hit("mps", f"{name} (error)")
+            raise float64_error(dtype)
+        if policy == "downcast":
+            self.record.hit("mps", f"{name} (downcast)")
+            return UNSUPPORTED_DTYPES[dtype]
+        self.record.hit("mps", f"{name} (kept on cpu)")
+        return None
 
     @property
     def native(self) -> bool:

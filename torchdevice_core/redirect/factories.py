@@ -45,6 +45,33 @@ def factory_targets() -> list[tuple[Any, str]]:
     return sorted(found.values(), key=lambda pair: (pair[0].__name__, pair[1]))
 
 
+_DATA_INFERRED = {"tensor", "as_tensor", "asarray", "scalar_tensor", "full", "full_like", "arange", "range", "linspace"}
+
+
+def _limited_call(session: Redirection, orig: Callable[..., Any], api: str, index: int, args: tuple,
+                  kwargs: dict) -> Any:
+    """A redirected factory call under MPS limits: float64/complex128 results follow ``Options.mps_float64``."""
+    dtype = kwargs.get("dtype")
+    if dtype is None and (api.rpartition(".")[2] in _DATA_INFERRED or torch.get_default_dtype() == torch.float64):
+        kwargs["device"] = "cpu"  # the dtype is only known once the data is seen: build on the CPU first
+        out = orig(*args, **kwargs)
+        wanted = session.limit_dtype(out.dtype)
+        if wanted is None:
+            return out
+        out = out.to(device=session.target.device, dtype=wanted)
+    else:
+        if dtype is not None:
+            wanted = session.limit_dtype(dtype)
+            if wanted is None:
+                kwargs["device"] = "cpu"
+                return orig(*args, **kwargs)
+            kwargs["dtype"] = wanted
+        out = orig(*args, **kwargs)
+    if session.options.emulate_identity and type(out) is torch.Tensor:
+        promote(out, emulated_class(session.source, index))
+    return out
+
+
 def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Callable[..., Any]:
     resolve = session.resolve
     target = session.target.device
@@ -54,6 +81,7 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     source = session.source
     strip_pin = target.type != "cuda"
     plain = torch.Tensor
+    limited = session.mps_limits
 
     def factory(*args: Any, **kwargs: Any) -> Any:
         dev = kwargs.get("device")
@@ -67,6 +95,8 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
             return orig(*args, **kwargs)
         kwargs["device"] = target
         hit(api)
+        if limited:
+            return _limited_call(session, orig, api, index, args, kwargs)
         out = orig(*args, **kwargs)
         if identity and type(out) is plain:
             promote(out, emulated_class(source, index))
