@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch  # noqa: F401  (imported for its side effect: see the module docstring)
+
 import torchdevice_core
 
 
