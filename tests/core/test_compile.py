@@ -1,0 +1,80 @@
+"""``torch.compile`` while active (eager and inductor) and after deactivation (STYLE fact 10)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch._dynamo
+
+import torchdevice_core as td
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+
+
+def _fn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.sin(a) * b + 1
+
+
+def test_eager_backend_with_emulated_and_plain_inputs() -> None:
+    torch._dynamo.reset()
+    with td.redirected("cpu"):
+        compiled = torch.compile(_fn, backend="eager")
+        a, b = torch.randn(8, device="cuda"), torch.randn(8, device="cuda")
+        out = compiled(a, b)
+        assert out.is_cuda and td.is_emulated(out)
+        assert torch.allclose(out, _fn(a, b))
+        plain = compiled(a.cpu(), b.cpu())
+        assert type(plain) is torch.Tensor and not plain.is_cuda
+        assert torch.allclose(plain, out.cpu())
+
+
+def test_eager_backend_compiled_module_and_optimizer_step() -> None:
+    torch._dynamo.reset()
+    with td.redirected("cpu"):
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).cuda()
+        compiled = torch.compile(model, backend="eager")
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        x = torch.randn(16, 4, device="cuda")
+        out = compiled(x)
+        assert out.is_cuda
+        out.sum().backward()
+        opt.step()
+        assert all(p.grad is not None and p.grad.is_cuda for p in model.parameters())
+
+
+def test_inductor_while_active_then_after_deactivation() -> None:
+    torch._dynamo.reset()
+    with td.redirected("cpu"):
+        compiled = torch.compile(_fn)  # the default backend: inductor, C++ for the CPU
+        a, b = torch.randn(16, device="cuda"), torch.randn(16, device="cuda")
+        out = compiled(a, b)
+        assert out.is_cuda and torch.allclose(out, _fn(a, b), atol=1e-6)
+        plain = compiled(a.cpu(), b.cpu())
+        assert type(plain) is torch.Tensor and torch.allclose(plain, out.cpu(), atol=1e-6)
+    torch._dynamo.reset()
+
+    def noisy(n: torch.Tensor) -> torch.Tensor:
+        return n * 2 + torch.randn(n.shape) * 0
+
+    again = torch.compile(noisy)
+    result = again(torch.ones(4))
+    assert type(result) is torch.Tensor and torch.equal(result, torch.full((4,), 2.0))
+
+
+def test_compile_works_after_deactivation() -> None:
+    torch._dynamo.reset()
+    with td.redirected("cpu"):
+        torch.compile(_fn, backend="eager")(torch.ones(2, device="cuda"), torch.ones(2, device="cuda"))
+        model = torch.nn.Linear(2, 2).cuda()
+        torch.optim.SGD(model.parameters(), lr=0.1).step()
+    torch._dynamo.reset()
+
+    def uses_factories(n: int) -> torch.Tensor:
+        return torch.randn(n) * 0 + torch.ones(n)
+
+    assert torch.equal(torch.compile(uses_factories, backend="eager")(3), torch.ones(3))
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()  # STYLE fact 10: a left-over trace rule would make every optimizer step fail
+    assert torch.compile(lambda x: x.cos(), backend="eager")(torch.zeros(2)).tolist() == [1.0, 1.0]
