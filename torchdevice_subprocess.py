@@ -26,7 +26,7 @@ def _activate() -> None:
     import torchdevice_core
 
     if torchdevice_core.active() is None:
-        torchdevice_core.activate(config["target"], **config.get("options", {}))
+        torchdevice_core.activate(config["target"], source=config.get("source", "cuda"), **config.get("options", {}))
 
 
 class _Loader(importlib.abc.Loader):

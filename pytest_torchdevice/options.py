@@ -17,6 +17,8 @@ TARGET_ENV = "PYTEST_TARGET_DEVICE"
 TARGET_CHOICES = "cpu, mps, cuda, cuda:N, auto"
 _TARGET = re.compile(r"^(cpu|mps|cuda|auto)(?::(\d+))?$")
 _NAMES = ("cpu", "mps", "cuda", "auto")
+SOURCE_CHOICES = ("cuda", "mps")
+FLOAT64_POLICIES = ("error", "downcast", "cpu")
 
 
 def normalise_target(value: str) -> str | None:
@@ -89,6 +91,23 @@ def add_options(parser: pytest.Parser) -> None:
         help="redirected tensors report the target device instead of cuda (faster; tests asserting "
         "x.is_cuda fail).",
     )
+    group.addoption(
+        "--source-device", dest="source_device", choices=SOURCE_CHOICES, default=None,
+        help="the device the suite was written for (default cuda; mps runs MPS-written suites elsewhere).",
+    )
+    group.addoption(
+        "--simulate-limits", dest="simulate_limits", choices=("mps",), default=None,
+        help="enforce Apple MPS limits (float64, operators without MPS kernels) on the target: predicts, on "
+        "Linux CI, which tests would fail on a Mac.",
+    )
+    group.addoption(
+        "--mps-float64", dest="mps_float64", choices=FLOAT64_POLICIES, default=None,
+        help="float64 where MPS limits apply: error (as on a Mac; default), downcast (to float32) or cpu "
+        "(float64 tensors stay on the CPU).",
+    )
+    parser.addini("source_device", "the device the suite was written for (cuda or mps)", default=None)
+    parser.addini("simulate_limits", "enforce these device limits on the target (mps)", default=None)
+    parser.addini("mps_float64", "float64 policy under MPS limits: error, downcast or cpu", default=None)
     parser.addini("target_device", f"redirect CUDA code to this device ({TARGET_CHOICES})", default=None)
     parser.addini("torchdevice_seed", "seed torch before every test", default=None)
     parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs", type="bool", default=False)
@@ -155,6 +174,20 @@ def _int_ini(config: pytest.Config, name: str) -> int | None:
         raise pytest.UsageError(f"ini {name}={raw!r} is not an integer") from None
 
 
+def _choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str | None:
+    """A choice option (argparse already checked the command line) or its ini key, checked here."""
+    value = option(config, name)
+    if value:
+        return str(value)
+    raw = _ini(config, name)
+    if raw in (None, ""):
+        return None
+    text = str(raw).strip().lower()
+    if text not in choices:
+        raise pytest.UsageError(f"ini {name}={raw!r} is not valid; valid choices: {', '.join(choices)}")
+    return text
+
+
 @dataclass(frozen=True)
 class PluginSettings:
     """Everything the plugin reads from the command line and ini, resolved once."""
@@ -167,6 +200,9 @@ class PluginSettings:
     device_count: int
     device_checks: bool
     plain_tensors: bool
+    source: str = "cuda"
+    simulate_limits: str | None = None
+    mps_float64: str = "error"
 
     def core_options(self) -> dict[str, Any]:
         return {
@@ -174,6 +210,8 @@ class PluginSettings:
             "device_checks": self.device_checks,
             "emulate_identity": not self.plain_tensors,
             "call_sites": self.call_sites,
+            "simulate_limits": self.simulate_limits,
+            "mps_float64": self.mps_float64,
         }
 
 
@@ -197,6 +235,9 @@ def read_settings(config: pytest.Config, environ: dict[str, str]) -> PluginSetti
         raw = _ini(config, "torchdevice_device_checks")
         device_checks = True if raw is None else bool(raw)
     return PluginSettings(
+        source=_choice(config, "source_device", SOURCE_CHOICES) or "cuda",
+        simulate_limits=_choice(config, "simulate_limits", ("mps",)),
+        mps_float64=_choice(config, "mps_float64", FLOAT64_POLICIES) or "error",
         target=resolve_target(config, environ),
         seed=seed,
         strict=flag("torchdevice_strict", "torchdevice_strict", False),

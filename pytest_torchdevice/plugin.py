@@ -9,6 +9,10 @@ for on the command line, in ``$PYTEST_TARGET_DEVICE`` or in the ``target_device`
 from __future__ import annotations
 
 import os
+import platform
+import re
+import sys
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -24,6 +28,8 @@ from .xdist import WORKERINPUT_KEY, XdistHooks, assign_device, env_worker, worke
 __all__ = ["_torchdevice_device", "target_device", "torchdevice"]
 
 COLLECTOR_KEY = pytest.StashKey[Collector]()
+FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"
+_FALLBACK_WARNING = re.compile(r"The operator '([\w:.]+)' is not currently supported on the MPS backend")
 SNAPSHOT_KEY = pytest.StashKey[Any]()
 
 
@@ -68,11 +74,30 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     if settings.target is None:
         return
     early_config.hook.pytest_torchdevice_options(config=early_config, options=state.options)
+    _enable_mps_fallback(early_config, state)
     worker, _ = env_worker()
     device = decide_device(early_config, worker)
     assert device is not None
     early_config.add_cleanup(state.deactivate)
     state.activate(device, settings.target.source)
+
+
+def _enable_mps_fallback(config: pytest.Config, state: PluginState) -> None:
+    """MPS raises for operators it lacks unless PYTORCH_ENABLE_MPS_FALLBACK=1 was set before torch loaded."""
+    settings = state.settings
+    requested = settings.target.value if settings.target else ""
+    on_a_mac = sys.platform == "darwin" and platform.machine() == "arm64"
+    if not (requested == "mps" or (requested == "auto" and on_a_mac) or settings.simulate_limits == "mps"):
+        return
+    if FALLBACK_ENV in os.environ:
+        return  # the user decided
+    if "torch" in sys.modules and requested != "cpu" and settings.simulate_limits is None:
+        warnings.warn(pytest.PytestConfigWarning(
+            f"torch was imported before pytest-torchdevice could set {FALLBACK_ENV}=1: operators without an MPS "
+            f"kernel will raise; set {FALLBACK_ENV}=1 in the environment to let them fall back to the CPU"
+        ), stacklevel=1)
+    os.environ[FALLBACK_ENV] = "1"
+    config.add_cleanup(lambda: os.environ.pop(FALLBACK_ENV, None))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -224,6 +249,13 @@ class _CollectorPlugin:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
+
+    @pytest.hookimpl
+    def pytest_warning_recorded(self, warning_message: warnings.WarningMessage, when: str, nodeid: str,
+                                location: Any) -> None:
+        match = _FALLBACK_WARNING.search(str(warning_message.message))
+        if match and nodeid and self.collector.target.startswith("mps"):
+            self.collector.add_mps(nodeid, f"{match.group(1)} (cpu fallback)")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -21,6 +21,7 @@ class PluginState:
         self.handle: Any = None  # torchdevice_core.Handle while active
         self.device: str | None = None  # the spec this process activated, e.g. "cpu" or "cuda:1"
         self.options: dict[str, Any] = settings.core_options()
+        self.source = settings.source
         self._env_before: str | None = None
 
     @property
@@ -45,7 +46,13 @@ class PluginState:
             return "torchdevice: off"
         setting = self.settings.target
         source = f" (from {setting.source})" if setting else ""
-        return f"torchdevice: {self.session.describe()}{source}"
+        line = f"torchdevice: {self.session.describe()}{source}"
+        if self.session.mps_limits:
+            fallback = os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK") == "1"
+            simulated = "simulated " if self.session.target.type != "mps" else ""
+            line += (f"; {simulated}MPS limits: float64={self.settings.mps_float64}, "
+                     f"cpu fallback={'on' if fallback else 'off'}")
+        return line
 
     def activate(self, device: str, source_name: str) -> None:
         import torchdevice_core as core
@@ -53,7 +60,7 @@ class PluginState:
         if core.active() is not None and (self.handle is None or not self.handle.active):
             core.deactivate()  # inherited from a parent process through the .pth hook: this process decides
         try:
-            self.handle = core.activate(device, **self.options)
+            self.handle = core.activate(device, source=self.source, **self.options)
         except core.TargetUnavailableError as exc:
             raise pytest.UsageError(f"{source_name}={device!r}: {exc}") from None
         except (core.TargetSpecError, ValueError) as exc:
@@ -74,7 +81,9 @@ class PluginState:
         """Subprocesses (``python -c``, spawned workers) activate the same redirection via the .pth hook."""
         if self._env_before is None:
             self._env_before = os.environ.get(SUBPROCESS_ENV)
-        os.environ[SUBPROCESS_ENV] = json.dumps({"target": self.device, "options": self.options})
+        os.environ[SUBPROCESS_ENV] = json.dumps(
+            {"target": self.device, "source": self.source, "options": self.options}
+        )
 
     @contextlib.contextmanager
     def switched(self, device: str) -> Iterator[None]:
@@ -91,14 +100,14 @@ class PluginState:
         previous = self.device if self.active else None
         if previous is not None:
             self.handle.deactivate()
-        self.handle = core.activate(str(target.device), **self.options)
+        self.handle = core.activate(str(target.device), source=self.source, **self.options)
         try:
             yield
         finally:
             self.handle.deactivate()
             self.handle = None
             if previous is not None:
-                self.handle = core.activate(previous, **self.options)
+                self.handle = core.activate(previous, source=self.source, **self.options)
 
 
 def _same(device: str, current: str) -> bool:

@@ -19,7 +19,7 @@ PROPERTY = "torchdevice"
 
 def test_record(diff: Any, note: str | None = None) -> dict[str, Any]:
     """The JSON-able record of one test from a ``RecordSnapshot`` diff."""
-    data: dict[str, Any] = {"redirected": {}, "emulated": {}, "refused": {}}
+    data: dict[str, Any] = {"redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
     for (kind, api), count in sorted(diff.counts.items()):
         data[kind][api] = count
     if diff.sites:
@@ -59,6 +59,12 @@ class Collector:
             if name == PROPERTY and isinstance(value, dict):
                 entry.record = value
 
+    def add_mps(self, nodeid: str, what: str) -> None:
+        """An MPS limit seen outside the core's record (a real Mac's CPU-fallback warning)."""
+        entry = self.tests.setdefault(nodeid, TestEntry())
+        mps = entry.record.setdefault("mps", {})
+        mps[what] = mps.get(what, 0) + 1
+
     def as_json(self) -> dict[str, Any]:
         return {
             "version": 1,
@@ -77,7 +83,7 @@ class Collector:
     def terminal_lines(self) -> list[str]:
         touched = [e for e in self.tests.values() if e.record.get("cuda_path")]
         emulated_only = [e for e in self.tests.values() if e.record.get("emulated") and not e.record.get("cuda_path")]
-        totals: dict[str, Counter[str]] = {k: Counter() for k in ("redirected", "emulated", "refused")}
+        totals: dict[str, Counter[str]] = {k: Counter() for k in ("redirected", "emulated", "refused", "mps")}
         for entry in self.tests.values():
             for kind, counter in totals.items():
                 counter.update(entry.record.get(kind, {}))
@@ -90,6 +96,11 @@ class Collector:
                 top = ", ".join(f"{api} ({n})" for api, n in totals[kind].most_common(8))
                 more = len(totals[kind]) - 8
                 lines.append(f"{kind}: {top}" + (f", +{more} more" if more > 0 else ""))
+        limited = [e for e in self.tests.values() if e.record.get("mps")]
+        if limited:
+            failed = sum(1 for e in limited if e.outcome in ("failed", "error"))
+            top = ", ".join(f"{api} ({n})" for api, n in totals["mps"].most_common(10))
+            lines.append(f"MPS limits hit by {len(limited)} tests ({failed} failed): {top}")
         refused = [e for e in self.tests.values() if e.record.get("refused")]
         if refused:
             apis = ", ".join(sorted(totals["refused"]))
@@ -99,7 +110,7 @@ class Collector:
 
 
 def _with_defaults(record: dict[str, Any]) -> dict[str, Any]:
-    out = {"cuda_path": False, "redirected": {}, "emulated": {}, "refused": {}}
+    out = {"cuda_path": False, "redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
     out.update(record)
     return out
 

@@ -54,6 +54,22 @@ def _make_scaler_init(session: Redirection) -> Callable[..., Any]:
     return __init__
 
 
+def _make_lazy_init(session: Redirection) -> Callable[..., Any]:
+    """The scaler's own scale/growth tensors live on the target as plain tensors, as they would natively.
+
+    GradScaler creates them on ``outputs.device`` (the emulated device) and later compares their device with
+    the real one (``!= torch.device("mps:0")`` decides whether to take a float64 reciprocal, which MPS lacks).
+    """
+    orig = _GradScaler._lazy_init_scale_growth_tracker
+
+    def _lazy_init_scale_growth_tracker(self: Any, dev: Any) -> Any:
+        if session.resolve(dev) is not None:
+            dev = session.target.device
+        return orig(self, dev)
+
+    return _lazy_init_scale_growth_tracker
+
+
 def _make_is_autocast_enabled(session: Redirection) -> Callable[..., Any]:
     orig = torch.is_autocast_enabled
     target_type = session.target.type
@@ -72,5 +88,6 @@ def patches(session: Redirection) -> list[Patch]:
     return [
         Patch(_autocast, "__init__", _make_autocast_init(session), "autocast on the target"),
         Patch(_GradScaler, "__init__", _make_scaler_init(session), "GradScaler on the target"),
+        Patch(_GradScaler, "_lazy_init_scale_growth_tracker", _make_lazy_init(session), "scale tensors on the target"),
         Patch(torch, "is_autocast_enabled", _make_is_autocast_enabled(session), "report autocast on the target"),
     ]
