@@ -55,7 +55,10 @@ class SimulatedMpsLimits(TorchDispatchMode):
         if self.float64_error:
             for leaf in tree_flatten(out)[0]:
                 if isinstance(leaf, torch.Tensor) and leaf.dtype in UNSUPPORTED_DTYPES:
-                    self.session.limit_dtype(leaf.dtype)  # raises MPS's TypeError and records it
+                    # an op (not a conversion) making float64 on MPS: MPS's RuntimeError, not the TypeError
+                    # of conversions (which Python would swallow inside binary operators)
+                    self.session.record.hit("mps", f"{str(leaf.dtype).removeprefix('torch.')} (error)")
+                    raise RuntimeError(f"{str(leaf.dtype).removeprefix('torch.')} is not supported on MPS")
         return out
 
 

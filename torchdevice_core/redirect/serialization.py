@@ -19,7 +19,7 @@ import torch.serialization as _serialization
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import SAVING, emulated_class, promote
+from ..tensor import SAVING, emulated_class, promote, real_device
 
 _StorageBase = torch.storage._StorageBase
 _untyped_storage = torch._C.TensorBase.untyped_storage
@@ -28,7 +28,9 @@ _loading = threading.local()
 
 def _move(session: Redirection, storage: Any, index: int) -> Any:
     target = session.target.device
-    moved = storage if storage.device == target else storage.to(device=target)
+    # Under MPS limits the dtype decides (float64 policy), and a storage has none yet: it waits on the CPU.
+    wait = session.mps_limits and session.options.mps_float64 != "error"
+    moved = storage if wait or storage.device == target else storage.to(device=target)
     marks: dict[int, tuple[int, Any]] | None = getattr(_loading, "marks", None)
     if marks is not None:
         marks[id(moved)] = (index, moved)  # keep the storage alive so its id stays unique during the load
@@ -60,29 +62,53 @@ def _make_storage_cuda(session: Redirection) -> Callable[..., Any]:
     return cuda
 
 
-def _adopt_loaded(session: Redirection, obj: Any, marks: dict[int, tuple[int, Any]], seen: set[int]) -> None:
+def _adopt_tensor(session: Redirection, tensor: torch.Tensor, index: int) -> torch.Tensor:
+    """A tensor loaded from a source-tagged storage: onto the target, as an emulated tensor, within limits."""
+    wanted = session.limit_dtype(tensor.dtype)  # raises under MPS limits + the "error" float64 policy
+    if wanted is None:
+        return tensor  # float64 kept on the CPU
+    is_param = isinstance(tensor, torch.nn.Parameter)
+    if wanted != tensor.dtype or real_device(tensor) != session.target.device:
+        moved = tensor.detach().to(device=session.target.device, dtype=wanted)
+        tensor = torch.nn.Parameter(moved, tensor.requires_grad) if is_param else moved
+    if session.options.emulate_identity:
+        cls = emulated_class(session.source, index)
+        promote(tensor, cls._td_param_class if is_param else cls)
+    return tensor
+
+
+def _adopt_loaded(session: Redirection, obj: Any, marks: dict[int, tuple[int, Any]], seen: set[int]) -> Any:
+    """Walk what torch.load returned; returns ``obj`` or, for a tensor that had to change, its replacement."""
     if id(obj) in seen:
-        return
+        return obj
     seen.add(id(obj))
     if isinstance(obj, torch.Tensor):
         if type(obj) not in (torch.Tensor, torch.nn.Parameter):
-            return
+            return obj
         try:
             mark = marks.get(id(_untyped_storage(obj)))
         except (RuntimeError, NotImplementedError):
-            return
-        if mark is not None:
-            cls = emulated_class(session.source, mark[0])
-            promote(obj, cls._td_param_class if isinstance(obj, torch.nn.Parameter) else cls)
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            _adopt_loaded(session, value, marks, seen)
-    elif isinstance(obj, (list, tuple, set)):
-        for value in obj:
-            _adopt_loaded(session, value, marks, seen)
+            return obj
+        return obj if mark is None else _adopt_tensor(session, obj, mark[0])
+    if isinstance(obj, dict):
+        for key, value in list(obj.items()):
+            new = _adopt_loaded(session, value, marks, seen)
+            if new is not value:
+                obj[key] = new
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            new = _adopt_loaded(session, value, marks, seen)
+            if new is not value:
+                obj[i] = new
+    elif isinstance(obj, tuple):
+        items = [_adopt_loaded(session, value, marks, seen) for value in obj]
+        if any(new is not old for new, old in zip(items, obj, strict=True)):
+            return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
     elif isinstance(obj, torch.nn.Module):
-        for tensor in [*obj.parameters(), *obj.buffers()]:
-            _adopt_loaded(session, tensor, marks, seen)
+        for module in obj.modules():
+            _adopt_loaded(session, module._parameters, marks, seen)
+            _adopt_loaded(session, module._buffers, marks, seen)
+    return obj
 
 
 def _make_load(session: Redirection) -> Callable[..., Any]:
@@ -95,8 +121,8 @@ def _make_load(session: Redirection) -> Callable[..., Any]:
             result = orig(*args, **kwargs)
         finally:
             _loading.marks = outer
-        if marks and session.options.emulate_identity:
-            _adopt_loaded(session, result, marks, set())
+        if marks:
+            result = _adopt_loaded(session, result, marks, set())
         return result
 
     load.__doc__ = orig.__doc__
