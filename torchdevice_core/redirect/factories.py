@@ -21,8 +21,17 @@ _NAMESPACES = (torch, torch.fft, torch.nested, torch.sparse, torch.special, torc
 _NOT_FACTORIES = {"Generator"}  # a class, redirected on its own (see generator.py)
 
 
+# Public functions whose aten schema takes ``device`` beyond _device_constructors() (torch 2.13): the
+# ``*_like`` family, ``normal``, ``from_file``.  Scanning the schemas costs ~60 ms, so activation uses this
+# list and a test compares it with ``schema_device_functions()``: a torch upgrade that adds one fails there.
+SCHEMA_EXTRAS = (
+    "empty_like", "full_like", "ones_like", "rand_like", "randint_like", "randn_like", "zeros_like",
+    "normal", "from_file",
+)
+
+
 def schema_device_functions() -> set[str]:
-    """Public ``torch.*`` names whose aten schema takes ``device``."""
+    """Public ``torch.*`` names whose aten schema takes ``device`` (the ground truth; slow)."""
     names = set()
     for schema in torch._C._jit_get_all_schemas():
         if schema.name.startswith("aten::") and any(a.name == "device" for a in schema.arguments):
@@ -40,8 +49,9 @@ def factory_targets() -> list[tuple[Any, str]]:
         for name, obj in vars(ns).items():
             if id(obj) in wanted and not name.startswith("_"):
                 found[(id(ns), name)] = (ns, name)
-    for name in schema_device_functions():
-        found[(id(torch), name)] = (torch, name)
+    for name in SCHEMA_EXTRAS:
+        if hasattr(torch, name):
+            found[(id(torch), name)] = (torch, name)
     return sorted(found.values(), key=lambda pair: (pair[0].__name__, pair[1]))
 
 

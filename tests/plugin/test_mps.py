@@ -1,0 +1,76 @@
+"""The MPS options end to end: --simulate-limits=mps, --mps-float64, the fallback variable, --source-device=mps,
+on the example suites shipped in examples/ (a CUDA-written one and an MPS-written one)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture
+def cuda_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
+    shutil.copytree(EXAMPLES / "cuda_suite", pytester.path / "cuda_suite")
+    return pytester
+
+
+def test_cuda_suite_passes_on_cpu(cuda_suite: pytest.Pytester) -> None:
+    result = cuda_suite.runpytest("cuda_suite", "--target-device=cpu")
+    result.assert_outcomes(passed=8, skipped=1)  # the skip: CUDA graphs, unemulatable
+
+
+def test_simulated_mps_predicts_float64_failures(cuda_suite: pytest.Pytester) -> None:
+    report = cuda_suite.path / "r.json"
+    result = cuda_suite.runpytest("cuda_suite", "--target-device=cpu", "--simulate-limits=mps",
+                                  f"--torchdevice-report={report}")
+    result.stdout.fnmatch_lines([
+        "torchdevice: cuda -> cpu (from --target-device); simulated MPS limits: float64=error, cpu fallback=on",
+        "MPS limits hit by 2 tests (1 failed): *float64 (error) (1)*aten::heaviside (cpu fallback) (1)*",
+    ])
+    result.assert_outcomes(passed=7, failed=1, skipped=1)
+    tests = json.loads(report.read_text())["tests"]
+    assert tests["cuda_suite/test_model.py::test_float64_reference"]["mps"] == {"float64 (error)": 1}
+    assert tests["cuda_suite/test_model.py::test_step_function"]["mps"] == {"aten::heaviside (cpu fallback)": 1}
+
+
+def test_downcast_lets_float64_tests_run(cuda_suite: pytest.Pytester) -> None:
+    result = cuda_suite.runpytest("cuda_suite", "--target-device=cpu", "--simulate-limits=mps",
+                                  "--mps-float64=downcast")
+    result.assert_outcomes(passed=8, skipped=1)
+
+
+def test_without_fallback_missing_kernels_fail(cuda_suite: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTORCH_ENABLE_MPS_FALLBACK", "0")
+    result = cuda_suite.runpytest("cuda_suite", "--target-device=cpu", "--simulate-limits=mps",
+                                  "--mps-float64=downcast")
+    result.assert_outcomes(passed=7, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["FAILED cuda_suite/test_model.py::test_step_function - NotImplementedError*"])
+
+
+def test_mps_written_suite_runs_on_cpu(pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLES / "mps_suite", pytester.path / "mps_suite")
+    result = pytester.runpytest("mps_suite", "--target-device=cpu", "--source-device=mps")
+    result.stdout.fnmatch_lines(["torchdevice: mps -> cpu (from --target-device)"])
+    result.assert_outcomes(passed=4)
+    pytester.runpytest("mps_suite").assert_outcomes(skipped=4)
+
+
+def test_mps_options_are_validated(pytester: pytest.Pytester) -> None:
+    assert pytester.runpytest("--mps-float64=round").ret == pytest.ExitCode.USAGE_ERROR
+    assert pytester.runpytest("--simulate-limits=tpu").ret == pytest.ExitCode.USAGE_ERROR
+    assert pytester.runpytest("--source-device=xpu").ret == pytest.ExitCode.USAGE_ERROR
+    pytester.makeini("[pytest]\ntarget_device = cpu\nmps_float64 = sometimes\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini mps_float64='sometimes' is not valid; valid choices: error, downcast, cpu*"])
+
+
+def test_ini_keys_configure_the_simulation(cuda_suite: pytest.Pytester) -> None:
+    cuda_suite.makeini("[pytest]\ntarget_device = cpu\nsimulate_limits = mps\nmps_float64 = downcast\n")
+    cuda_suite.runpytest("cuda_suite").assert_outcomes(passed=8, skipped=1)
