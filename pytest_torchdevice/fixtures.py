@@ -72,7 +72,7 @@ class TorchDevice:
 @pytest.fixture
 def torchdevice(request: pytest.FixtureRequest) -> TorchDevice:
     """The redirection in force for this test: target, record, and ``disabled()``."""
-    return TorchDevice(_state(request.config), request.node)  # type: ignore[arg-type]
+    return TorchDevice(_state(request.config), request.node)
 
 
 @pytest.fixture

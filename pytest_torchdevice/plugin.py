@@ -97,7 +97,11 @@ def _enable_mps_fallback(config: pytest.Config, state: PluginState) -> None:
             f"kernel will raise; set {FALLBACK_ENV}=1 in the environment to let them fall back to the CPU"
         ), stacklevel=1)
     os.environ[FALLBACK_ENV] = "1"
-    config.add_cleanup(lambda: os.environ.pop(FALLBACK_ENV, None))
+    config.add_cleanup(lambda: _unset(FALLBACK_ENV))
+
+
+def _unset(name: str) -> None:
+    os.environ.pop(name, None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -47,7 +47,7 @@ class Collector:
     def add(self, report: pytest.TestReport) -> None:
         entry = self.tests.setdefault(report.nodeid, TestEntry())
         if report.when == "call" or report.outcome != "passed":
-            outcome = report.outcome
+            outcome: str = report.outcome
             if hasattr(report, "wasxfail"):
                 outcome = "xpassed" if report.outcome == "passed" else "xfailed"
             elif report.when != "call" and report.outcome == "failed":

@@ -168,7 +168,7 @@ def _forget_dynamo_rules() -> None:
         clear = getattr(cached, "cache_clear", None) or getattr(getattr(cached, "function_ids", None), "clear", None)
         if callable(clear):
             clear()
-        if hasattr(cached, "function_ids"):
+        if cached is not None and hasattr(cached, "function_ids"):
             cached.function_ids = None
 
 

@@ -29,7 +29,8 @@ def parse_target(value: str, source: str = "") -> str:
     match = _SPEC.match(text) if text else None
     if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
         raise TargetSpecError(value, TARGET_CHOICES, source)
-    return text  # type: ignore[return-value]
+    assert text is not None
+    return text
 
 
 class HardwareProbe(Protocol):

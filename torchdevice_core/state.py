@@ -15,7 +15,7 @@ _AUTOCAST_TYPES = ("cpu", "cuda", "mps")
 
 
 def current_default_device() -> torch.device | None:
-    context = getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None)  # type: ignore[attr-defined]
+    context = getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None)
     return None if context is None else context.device
 
 

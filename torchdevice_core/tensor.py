@@ -323,6 +323,12 @@ def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
     dest, dtype, non_blocking, copy_, memory_format = parsed
     active = _session.ACTIVE
     index = self._td_index if dest is None else (active.resolve(dest) if active is not None else None)
+    if index is not None and dtype is not None and active is not None and active.mps_limits:
+        wanted = active.limit_dtype(dtype)
+        if wanted is None:  # float64 leaves the MPS-limited device for the CPU (Options.mps_float64 == "cpu")
+            dest, index = "cpu", None
+        else:
+            dtype = wanted
     if index is not None and index != self._td_index:
         return to_target(self, index, dtype, non_blocking, memory_format)
     if index is not None:  # same virtual device: a dtype/format change, or a no-op returning self
@@ -436,6 +442,15 @@ def _h_cuda(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
 @_handles(_TensorBase.type)
 def _h_type(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
     return emulated_type(args[0], *args[1:], **kwargs)
+
+
+@_handles(_TensorBase.double)
+def _h_double(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    active = _session.ACTIVE
+    if active is None or not active.mps_limits:
+        with _Disable():
+            return _adopt(func(*args, **kwargs), cls._td_tensor_class, args)  # type: ignore[attr-defined]
+    return emulated_to(args[0], (torch.float64,), kwargs)
 
 
 @_handles(_TensorBase.cpu)

@@ -24,7 +24,7 @@ _FUNC = re.compile(r"^- func: ([\w.]+)\(")
 
 def native_functions_yaml() -> Path | None:
     try:
-        import torchgen
+        import torchgen  # type: ignore[import-untyped]
     except ImportError:
         return None
     path = Path(torchgen.__file__).parent / "packaged" / "ATen" / "native" / "native_functions.yaml"

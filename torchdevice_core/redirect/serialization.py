@@ -116,7 +116,8 @@ def _make_load(session: Redirection) -> Callable[..., Any]:
 
     def load(*args: Any, **kwargs: Any) -> Any:
         outer = getattr(_loading, "marks", None)
-        _loading.marks = marks = {}
+        marks: dict[int, tuple[int, Any]] = {}
+        _loading.marks = marks
         try:
             result = orig(*args, **kwargs)
         finally:
