@@ -69,7 +69,8 @@ class Handle:
             if self._closed:
                 return
             self._closed = True
-            _release(self._activation)
+            if _current is self._activation:  # a deactivate() may already have ended it: not ours to release
+                _release(self._activation)
 
     @contextlib.contextmanager
     def suspended(self) -> Iterator[None]:
@@ -138,6 +139,10 @@ def _apply(act: _Activation) -> None:
             _tensor.register_handler(p.replacement, getattr(torch._C.TensorBase, p.name))
             act.handlers.append(p.replacement)
     _session.ACTIVE = act.session
+    _tensor._CHECKS[0] = act.session.options.device_checks
+    if act.session.options.track_memory:
+        act.session.armed_ledger()
+    _tensor._LEDGER[0] = act.session.ledger if act.session.ledger_armed else None
     if act.session.options.simulate_limits == "mps" and act.session.target.type != "mps":
         from .mps.simulation import SimulatedMpsLimits
 
@@ -150,6 +155,8 @@ def _unapply(act: _Activation) -> None:
     while act.contexts:
         act.contexts.pop().__exit__(None, None, None)
     _session.ACTIVE = None
+    _tensor._CHECKS[0] = False
+    _tensor._LEDGER[0] = None
     for fn in act.handlers:
         _tensor.unregister_handler(fn)
     act.handlers = []

@@ -1,11 +1,16 @@
 """Byte accounting for redirected tensors, per virtual device.
 
+Accounting starts the first time memory statistics are asked for (``Redirection.armed_ledger``): one walk
+of the garbage collector's objects counts the redirected tensors alive then, and from then on every new
+redirected tensor is counted as it is made.  Until then ops pay nothing for it.
+
 A storage's Python object lives exactly as long as the storage itself (torch preserves it while C++ holds a
 reference, autograd's saved tensors included), so a weakref callback on it is an exact "freed" signal.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -77,6 +82,16 @@ class StorageLedger:
                 ledger.reserved = ledger.allocated
                 if ledger.reserved > ledger.peak_reserved:
                     ledger.peak_reserved = ledger.reserved
+
+    def track_existing(self, kind: type, index_of: Any) -> int:
+        """Count the live tensors of class ``kind`` (one gc walk): accounting starts lazily, not per op."""
+        found = 0
+        with torch._C.DisableTorchFunctionSubclass():
+            for obj in gc.get_objects():
+                if isinstance(obj, kind):
+                    self.track(obj, index_of(obj))
+                    found += 1
+        return found
 
     def reset_peak(self, index: int) -> None:
         ledger = self.device(index)

@@ -42,6 +42,8 @@ class Options:
     autocast_dtype: torch.dtype | None = None
     """Autocast dtype for ``autocast("cuda")`` without one; None: the backend's choice (float16)."""
     device_name: str | None = None
+    track_memory: bool = False
+    """Count redirected storages from activation on (per-op cost); default: from the first memory query."""
     simulate_limits: str | None = None
     """``"mps"``: run on the target but enforce Apple MPS limits, predicting failures on a Mac."""
     mps_float64: str = "error"
@@ -66,6 +68,7 @@ class Redirection:
         self.options = options
         self.record = RedirectRecord(call_sites=options.call_sites)
         self.ledger = StorageLedger()
+        self.ledger_armed = False
         self.current_index = 0
         self._cache: dict[Any, int | None] = {}
         self._real_prefixes = tuple(p + "." for p in options.real_callers)
@@ -98,6 +101,17 @@ class Redirection:
 
     def describe(self) -> str:
         return f"{self.source} -> {self.target.device}"
+
+    def armed_ledger(self) -> StorageLedger:
+        """The memory ledger, counting from now on (and everything redirected that is still alive)."""
+        if not self.ledger_armed:
+            from . import tensor
+
+            self.ledger.track_existing(tensor.EmulatedTensor, lambda t: t._td_index)
+            self.ledger_armed = True
+            if ACTIVE is self:
+                tensor._LEDGER[0] = self.ledger
+        return self.ledger
 
     # ---------------------------------------------------------------- device arguments
     def _classify(self, dev: Any) -> int | None:

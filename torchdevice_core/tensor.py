@@ -34,6 +34,9 @@ _device_getter = _TensorBase.device.__get__  # type: ignore[attr-defined]
 _return_types = torch.return_types.max.__module__
 
 Handler = Callable[[type, Any, tuple, dict], Any]
+# Set by activation (one-element lists: read in the hot path without a module attribute lookup chain).
+_CHECKS: list[bool] = [False]  # Options.device_checks of the active redirection
+_LEDGER: list[Any] = [None]  # the StorageLedger once memory statistics were asked for (see memory.py)
 SAVING = threading.local()  # .marks: storages of emulated tensors being pickled by torch.save -> their device
 _HANDLERS: dict[Any, Handler] = {}
 
@@ -98,24 +101,36 @@ class EmulatedTensor(torch.Tensor):
 
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        if kwargs is None:
-            kwargs = {}
+        # The hot path of every op on a redirected tensor: keep it flat (each attribute lookup shows up).
         if _compiling():
             with _Disable():
-                return func(*args, **kwargs)
+                return func(*args, **(kwargs or {}))
         handler = _HANDLERS.get(func)
         if handler is not None:
-            return handler(cls, func, args, kwargs)
+            return handler(cls, func, args, kwargs or {})
         tcls = cls._td_tensor_class
         if kwargs:
             dev = kwargs.get("device")
             if dev is not None:
                 return _call_with_device(tcls, func, args, kwargs, dev)
-        active = _session.ACTIVE
-        if active is not None and active.options.device_checks:
-            _check_devices(tcls, func, args, kwargs)
-        with _Disable():
-            ret = func(*args, **kwargs)
+            if _CHECKS[0]:
+                _check_devices(tcls, func, args, kwargs)
+            with _Disable():
+                ret = func(*args, **kwargs)
+        else:
+            if _CHECKS[0]:
+                _check_devices(tcls, func, args, None)
+            with _Disable():
+                ret = func(*args)
+        if type(ret) is _Tensor:
+            for a in args:
+                if a is ret:
+                    return ret
+            ledger = _LEDGER[0]
+            if ledger is not None:
+                ledger.track(ret, tcls._td_index)
+            ret.__class__ = tcls
+            return ret
         return _adopt(ret, tcls, args)
 
 
@@ -174,9 +189,9 @@ def plain_alias(t: torch.Tensor) -> torch.Tensor:
 
 def promote(t: torch.Tensor, cls: type[EmulatedTensor]) -> torch.Tensor:
     """Give a fresh plain result the emulated class ``cls`` (and count its storage on that virtual device)."""
-    active = _session.ACTIVE
-    if active is not None:
-        active.ledger.track(t, cls._td_index)
+    ledger = _LEDGER[0]
+    if ledger is not None:
+        ledger.track(t, cls._td_index)
     t.__class__ = cls  # type: ignore[assignment]
     return t
 
@@ -226,18 +241,25 @@ def _bad_arg(cls: type[EmulatedTensor], a: Any) -> bool:
     return False
 
 
-def _check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dict) -> None:
+def _check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dict | None) -> None:
+    pcls = cls._td_param_class
     for a in args:
         ta = type(a)
-        if ta is list or ta is tuple:
+        if ta is cls or ta is pcls:
+            continue
+        if ta is _Tensor or ta is _Parameter:
+            if a.dim() != 0:  # CUDA accepts CPU scalars (0-dim) as operands
+                _raise_mismatch(cls, func, a)
+        elif ta is list or ta is tuple:
             for b in a:
                 if isinstance(b, _Tensor) and _bad_arg(cls, b):
                     _raise_mismatch(cls, func, b)
-        elif isinstance(a, _Tensor) and _bad_arg(cls, a):
+        elif isinstance(a, EmulatedTensor) and (a._td_index != cls._td_index or a._td_type != cls._td_type):
             _raise_mismatch(cls, func, a)
-    for a in kwargs.values():
-        if isinstance(a, _Tensor) and _bad_arg(cls, a):
-            _raise_mismatch(cls, func, a)
+    if kwargs:
+        for a in kwargs.values():
+            if isinstance(a, _Tensor) and _bad_arg(cls, a):
+                _raise_mismatch(cls, func, a)
 
 
 def _raise_mismatch(cls: type[EmulatedTensor], func: Any, other: torch.Tensor) -> None:

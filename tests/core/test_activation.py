@@ -121,8 +121,6 @@ def test_suspended_runs_against_real_torch() -> None:
         assert torch.randn(1, device="cuda").is_cuda
 
 
-@pytest.mark.xfail(strict=True, reason="activation.py: a handle closed by deactivate() releases a later "
-                   "activation (reported; activation.py is not ours to edit)")
 def test_stale_handle_does_not_release_a_later_activation() -> None:
     real_randn = torch.randn
     stale = td.activate("cpu")

@@ -254,6 +254,7 @@ def test_moves_and_op_results_are_counted(handle: td.Handle) -> None:
 
 
 def test_empty_cache_lowers_reserved_to_allocated(handle: td.Handle) -> None:
+    torch.cuda.memory_allocated()  # accounting starts at the first memory query (or with track_memory=True)
     keep = torch.empty(MiB, dtype=torch.uint8, device="cuda")
     drop = torch.empty(2 * MiB, dtype=torch.uint8, device="cuda")
     del drop

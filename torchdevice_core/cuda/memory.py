@@ -12,7 +12,7 @@ from ._common import emulated
 
 def stats(session: Redirection, index: int) -> OrderedDict[str, int]:
     assert session.backend is not None
-    ledger = session.ledger.device(index)
+    ledger = session.armed_ledger().device(index)
     reserved = session.backend.driver_reserved_memory()
     reserved_now = ledger.reserved if reserved is None else max(reserved, ledger.allocated)
     allocs = ledger.num_alloc
@@ -71,17 +71,16 @@ def patches(session: Redirection) -> list[Patch]:
     if session.backend is None:
         return []
     backend = session.backend
-    ledger = session.ledger
     fraction: dict[int, float] = {}
 
     def index(device: Any) -> int:
         return session.index_of(device)
 
     def memory_allocated(device: Any = None) -> int:
-        return ledger.device(index(device)).allocated
+        return session.armed_ledger().device(index(device)).allocated
 
     def max_memory_allocated(device: Any = None) -> int:
-        return ledger.device(index(device)).peak
+        return session.armed_ledger().device(index(device)).peak
 
     def memory_reserved(device: Any = None) -> int:
         return stats(session, index(device))["reserved_bytes.all.current"]
@@ -90,10 +89,10 @@ def patches(session: Redirection) -> list[Patch]:
         return stats(session, index(device))["reserved_bytes.all.peak"]
 
     def reset_peak_memory_stats(device: Any = None) -> None:
-        ledger.reset_peak(index(device))
+        session.armed_ledger().reset_peak(index(device))
 
     def reset_accumulated_memory_stats(device: Any = None) -> None:
-        ledger.reset_accumulated(index(device))
+        session.armed_ledger().reset_accumulated(index(device))
 
     def memory_stats(device: Any = None) -> dict[str, int]:
         return stats(session, index(device))
@@ -109,7 +108,7 @@ def patches(session: Redirection) -> list[Patch]:
         return backend.free_memory(), backend.total_memory()
 
     def empty_cache() -> None:
-        ledger.empty_cache()
+        session.armed_ledger().empty_cache()
         backend.empty_cache()
 
     def set_per_process_memory_fraction(value: float, device: Any = None) -> None:

@@ -23,7 +23,6 @@ def patches(session: Redirection) -> list[Patch]:
     if session.backend is None or session.source != "mps":
         return []
     backend = session.backend
-    ledger = session.ledger
     target = str(session.target.device)
     mps = torch.mps
     fraction = {"value": 1.0}
@@ -41,11 +40,11 @@ def patches(session: Redirection) -> list[Patch]:
         backend.generator().set_state(new_state.clone())
 
     def current_allocated_memory() -> int:
-        return ledger.device(0).allocated
+        return session.armed_ledger().device(0).allocated
 
     def driver_allocated_memory() -> int:
         reserved = backend.driver_reserved_memory()
-        return ledger.device(0).reserved if reserved is None else reserved
+        return session.armed_ledger().device(0).reserved if reserved is None else reserved
 
     def set_per_process_memory_fraction(value: float) -> None:
         if not 0 <= value <= 2:
@@ -53,7 +52,7 @@ def patches(session: Redirection) -> list[Patch]:
         fraction["value"] = float(value)
 
     def empty_cache() -> None:
-        ledger.empty_cache()
+        session.armed_ledger().empty_cache()
         backend.empty_cache()
 
     def refuse(name: str, why: str) -> Any:

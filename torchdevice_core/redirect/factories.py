@@ -15,7 +15,7 @@ from torch.utils._device import _device_constructors
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import emulated_class, promote
+from ..tensor import _LEDGER, emulated_class, promote
 
 _NAMESPACES = (torch, torch.fft, torch.nested, torch.sparse, torch.special, torch.linalg)
 _NOT_FACTORIES = {"Generator"}  # a class, redirected on its own (see generator.py)
@@ -92,6 +92,10 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     strip_pin = target.type != "cuda"
     plain = torch.Tensor
     limited = session.mps_limits
+    # On a CPU target, leaving device= out is cheaper for torch than device="cpu" (unless a mode sets one)
+    drop_device = target.type == "cpu"
+    modes = torch._C._len_torch_function_stack
+    classes = [emulated_class(source, i) for i in range(session.options.device_count)]
 
     def factory(*args: Any, **kwargs: Any) -> Any:
         dev = kwargs.get("device")
@@ -103,13 +107,19 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
         index = resolve(dev)
         if index is None:
             return orig(*args, **kwargs)
-        kwargs["device"] = target
         hit(api)
         if limited:
+            kwargs["device"] = target
             return _limited_call(session, orig, api, index, args, kwargs)
+        if drop_device and not modes():
+            del kwargs["device"]
+        else:
+            kwargs["device"] = target
         out = orig(*args, **kwargs)
         if identity and type(out) is plain:
-            promote(out, emulated_class(source, index))
+            promote(out, classes[index])
+        elif _LEDGER[0] is not None and isinstance(out, plain):
+            _LEDGER[0].track(out, index)
         return out
 
     factory.__name__ = getattr(orig, "__name__", api.rpartition(".")[2])
