@@ -113,12 +113,14 @@ def collect_patches(session: Redirection) -> list[Patch]:
         factories,
         generator,
         module,
+        optim,
         serialization,
         tensor_methods,
     )
 
     out: list[Patch] = []
-    parts = (factories, tensor_methods, module, default_device, generator, serialization, amp, distributed, compile)
+    parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
+             compile)
     for part in parts:
         out.extend(part.patches(session))
     if session.source == "cuda":

@@ -343,8 +343,8 @@ def test_every_device_taking_function_of_torch_is_patched() -> None:
         patched_torch = {name for (owner, name) in patched if owner == id(torch)}
         missing = sorted(schema_names - patched_torch)
         assert missing == [], f"device-taking torch functions left unredirected: {missing}"
-        replaced = {a.original for a in handle._activation.patcher.applied if a.original is not MISSING}
-        unpatched = sorted(getattr(f, "__name__", repr(f)) for f in constructors if f not in replaced)
+        replaced = {id(a.original) for a in handle._activation.patcher.applied if a.original is not MISSING}
+        unpatched = sorted(getattr(f, "__name__", repr(f)) for f in constructors if id(f) not in replaced)
         assert unpatched == [], f"torch.utils._device constructors left unredirected: {unpatched}"
         # each really redirects
         assert torch.empty_like(torch.ones(2), device="cuda").is_cuda

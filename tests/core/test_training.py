@@ -185,3 +185,18 @@ def test_cuda_style_training_loop_with_checkpoint_and_resume(handle: td.Handle) 
     with torch.no_grad():
         final = torch.nn.functional.mse_loss(model(x), y)
     assert final.is_cuda and final.item() < losses[0]
+
+
+def test_optimizers_take_the_foreach_path_for_emulated_parameters() -> None:
+    from torch.optim.optimizer import _default_to_fused_or_foreach
+
+    with td.redirected("cpu"):
+        params = list(torch.nn.Linear(4, 4).cuda().parameters())
+        assert _default_to_fused_or_foreach(params, differentiable=False, use_fused=False) == (False, True)
+        opt = torch.optim.Adam(params, lr=0.1)
+        before = params[0].detach().clone()
+        params[0].sum().backward()
+        opt.step()
+        assert not torch.equal(before, params[0].detach())
+        assert type(opt.state[params[0]]["exp_avg"]).__name__ == "CudaTensor"
+    assert torch.optim.optimizer._foreach_supported_types == [torch.Tensor, torch.nn.Parameter]
