@@ -188,6 +188,7 @@ def test_cuda_style_training_loop_with_checkpoint_and_resume(handle: td.Handle) 
 
 
 def test_optimizers_take_the_foreach_path_for_emulated_parameters() -> None:
+    import torch.optim.optimizer as optimizer_module
     from torch.optim.optimizer import _default_to_fused_or_foreach
 
     with td.redirected("cpu"):
@@ -199,4 +200,4 @@ def test_optimizers_take_the_foreach_path_for_emulated_parameters() -> None:
         opt.step()
         assert not torch.equal(before, params[0].detach())
         assert type(opt.state[params[0]]["exp_avg"]).__name__ == "CudaTensor"
-    assert torch.optim.optimizer._foreach_supported_types == [torch.Tensor, torch.nn.Parameter]
+    assert optimizer_module._foreach_supported_types == [torch.Tensor, torch.nn.Parameter]
