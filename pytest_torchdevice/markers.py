@@ -66,7 +66,7 @@ def matches(device: str, current: str | None) -> bool:
 def apply(item: pytest.Item, current: str | None, has_cuda: Any) -> None:
     """Turn this item's device markers into pytest's own skip/xfail marks for target ``current``."""
     if item.get_closest_marker("requires_cuda") is not None:
-        real_cuda = current is not None and current.startswith("cuda") or (current is None and has_cuda())
+        real_cuda = (current is not None and current.startswith("cuda")) or (current is None and has_cuda())
         if not real_cuda:
             where = f"the target device is {current}" if current else "this machine has no CUDA"
             item.add_marker(pytest.mark.skip(reason=f"requires real CUDA hardware ({where})"))

@@ -151,7 +151,9 @@ def resolve_target(config: pytest.Config, environ: dict[str, str]) -> Setting | 
     if env:
         text = normalise_target(env)
         if text is None:
-            raise pytest.UsageError(f"${TARGET_ENV}={env!r} is not a valid target device; valid choices: {TARGET_CHOICES}")
+            raise pytest.UsageError(
+                f"${TARGET_ENV}={env!r} is not a valid target device; valid choices: {TARGET_CHOICES}"
+            )
         return Setting(text, f"${TARGET_ENV}")
     ini = _ini(config, "target_device")
     if ini:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import torch  # noqa: F401  (imported for its side effect: see the module docstring)
-import torch._dynamo  # noqa: F401  (same reason: in-process pytester runs that import dynamo (optimizers, GradScaler)
+import torch
+import torch._dynamo
 import torch._inductor.test_operators  # noqa: F401  re-register its C++ library on a re-import and fail)
 
 import torchdevice_core

@@ -251,7 +251,7 @@ def active() -> Redirection | None:
 
 @contextlib.contextmanager
 def redirected(target: str = "auto", **kwargs: Any) -> Iterator[Handle]:
-    """``with redirected("cpu"):`` – activate for the block and deactivate after it."""
+    """``with redirected("cpu"):``: activate for the block and deactivate after it."""
     handle = activate(target, **kwargs)
     try:
         yield handle

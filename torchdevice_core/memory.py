@@ -45,7 +45,7 @@ class StorageLedger:
             ledger = self._devices.setdefault(index, DeviceLedger())
         return ledger
 
-    def track(self, tensor: torch.Tensor, index: int) -> None:
+    def track(self, tensor: Any, index: int) -> None:
         """Count ``tensor``'s storage against virtual device ``index`` once, until it is freed.
 
         ``tensor`` must still be a plain tensor (called before it is given its emulated class).
@@ -88,7 +88,7 @@ class StorageLedger:
         found = 0
         with torch._C.DisableTorchFunctionSubclass():
             for obj in gc.get_objects():
-                if isinstance(obj, kind):
+                if issubclass(type(obj), kind):  # type(), not isinstance: gc holds dead weakproxies too
                     self.track(obj, index_of(obj))
                     found += 1
         return found

@@ -24,6 +24,7 @@ class StateSnapshot:
     default_device: torch.device | None
     current_index: int | None
     autocast: dict[str, tuple[bool, torch.dtype]] = field(default_factory=dict)
+    autocast_nesting: int = 0
 
 
 def snapshot(session: Redirection | None) -> StateSnapshot:
@@ -33,7 +34,14 @@ def snapshot(session: Redirection | None) -> StateSnapshot:
             autocast[kind] = (torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind))
         except (RuntimeError, TypeError):
             continue
-    return StateSnapshot(current_default_device(), None if session is None else session.current_index, autocast)
+    return StateSnapshot(current_default_device(), None if session is None else session.current_index, autocast,
+                         autocast_nesting())
+
+
+def autocast_nesting() -> int:
+    """How many autocast contexts are entered (torch has no getter: step up and back down)."""
+    torch.autocast_increment_nesting()
+    return int(torch.autocast_decrement_nesting())
 
 
 def restore(session: Redirection | None, snap: StateSnapshot) -> None:
@@ -41,6 +49,13 @@ def restore(session: Redirection | None, snap: StateSnapshot) -> None:
         torch.set_default_device(snap.default_device)
     if session is not None and snap.current_index is not None:
         session.current_index = snap.current_index
+    # An autocast entered and never exited keeps the nesting up, and torch then never clears its cache of
+    # low-precision weight copies: later steps would reuse stale weights.
+    nesting = autocast_nesting()
+    while nesting > snap.autocast_nesting:
+        nesting = int(torch.autocast_decrement_nesting())
+        if nesting == 0:
+            torch.clear_autocast_cache()
     for kind, (enabled, dtype) in snap.autocast.items():
         try:
             if torch.is_autocast_enabled(kind) != enabled:

@@ -30,7 +30,7 @@ _TensorBase = torch._C.TensorBase
 _compiling = torch.compiler.is_compiling
 _orig_to = _TensorBase.to
 _orig_clone = _TensorBase.clone
-_device_getter = _TensorBase.device.__get__  # type: ignore[attr-defined]
+_device_getter = _TensorBase.device.__get__
 _return_types = torch.return_types.max.__module__
 
 Handler = Callable[[type, Any, tuple, dict], Any]
@@ -86,7 +86,7 @@ class EmulatedTensor(torch.Tensor):
     def is_cpu(self) -> bool:  # type: ignore[override]
         return _compiling() and real_device(self).type == "cpu"
 
-    def get_device(self) -> int:  # type: ignore[override]
+    def get_device(self) -> int:
         return self._td_index
 
     @property
@@ -140,7 +140,7 @@ class _EmulatedParameterMixin:
     __slots__ = ()
 
     def __new__(cls, data: torch.Tensor | None = None, requires_grad: bool = True) -> Any:
-        param = _Parameter(plain_alias(data) if data is not None else None, requires_grad)
+        param = _Parameter(plain_alias(data) if data is not None else None, requires_grad)  # type: ignore[arg-type]
         param.__class__ = cls  # type: ignore[assignment]
         return param
 
@@ -166,7 +166,7 @@ def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
     tcls._td_tensor_class = pcls._td_tensor_class = tcls
     tcls._td_param_class = pcls._td_param_class = pcls
     _CLASSES[(source, index)] = tcls
-    return tcls  # type: ignore[no-any-return]
+    return tcls
 
 
 def is_emulated(obj: object) -> bool:
@@ -176,7 +176,7 @@ def is_emulated(obj: object) -> bool:
 def real_device(t: torch.Tensor) -> torch.device:
     """Where the data of ``t`` really is, whatever it reports."""
     with _Disable():
-        return _device_getter(t)  # type: ignore[no-any-return]
+        return _device_getter(t)
 
 
 def plain_alias(t: torch.Tensor) -> torch.Tensor:
@@ -192,7 +192,7 @@ def promote(t: torch.Tensor, cls: type[EmulatedTensor]) -> torch.Tensor:
     ledger = _LEDGER[0]
     if ledger is not None:
         ledger.track(t, cls._td_index)
-    t.__class__ = cls  # type: ignore[assignment]
+    t.__class__ = cls
     return t
 
 
@@ -283,7 +283,7 @@ def _call_with_device(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs:
 
 
 def _api_name(func: Any) -> str:
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    name = str(getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func))
     if name.startswith("TensorBase."):
         name = "Tensor." + name[len("TensorBase.") :]
     return name if "." in name else f"torch.{name}"
@@ -308,7 +308,7 @@ def split_to_args(args: tuple, kwargs: dict) -> tuple[Any, Any, bool, bool, Any]
         first = args[0]
         if isinstance(first, torch.dtype):
             dtype, rest = first, list(args[1:])
-            names = ("non_blocking", "copy")
+            names: tuple[str, ...] = ("non_blocking", "copy")
         elif isinstance(first, _Tensor):
             dest, dtype, rest = first.device, first.dtype, list(args[1:])
             names = ("non_blocking", "copy")
@@ -317,7 +317,7 @@ def split_to_args(args: tuple, kwargs: dict) -> tuple[Any, Any, bool, bool, Any]
             names = ("dtype", "non_blocking", "copy")
         if len(rest) > len(names):
             return None
-        values = dict(zip(names, rest))
+        values = dict(zip(names, rest, strict=False))
         dtype = values.get("dtype", dtype)
         non_blocking = values.get("non_blocking", non_blocking)
         copy_ = values.get("copy", copy_)
@@ -333,7 +333,7 @@ def to_target(t: torch.Tensor, index: int, dtype: Any = None, non_blocking: bool
         out = _orig_to(t, device=active.target.device, dtype=dtype, non_blocking=non_blocking, copy=True,
                        memory_format=memory_format)
     if type(out) is not _Tensor:  # a subclass of the caller's own: leave its type alone
-        return out  # type: ignore[no-any-return]
+        return out
     return promote(out, emulated_class(active.source, index))
 
 
@@ -426,7 +426,7 @@ def unregister_handler(func: Any) -> None:
     _HANDLERS.pop(func, None)
 
 
-@_handles(_TensorBase.device.__get__)  # type: ignore[attr-defined]
+@_handles(_TensorBase.device.__get__)
 def _h_device(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
     return cls._td_device  # type: ignore[attr-defined]
 

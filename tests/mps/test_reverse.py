@@ -47,9 +47,8 @@ def test_mps_namespace_is_consistent() -> None:
 
 
 def test_metal_shaders_are_refused() -> None:
-    with td.redirected("cpu", source="mps"):
-        with pytest.raises(td.UnemulatableError, match="torch.mps.compile_shader"):
-            torch.mps.compile_shader("kernel void f() {}")
+    with td.redirected("cpu", source="mps"), pytest.raises(td.UnemulatableError, match=r"torch\.mps\.compile_shader"):
+        torch.mps.compile_shader("kernel void f() {}")
 
 
 def test_torch_internals_see_the_real_mps_answer() -> None:

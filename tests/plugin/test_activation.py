@@ -53,6 +53,8 @@ def test_state_does_not_leak_between_tests(pytester: pytest.Pytester) -> None:
             assert torch.cuda.current_device() == 0
             assert torch.get_default_device() == torch.device("cpu")
             assert not torch.is_autocast_enabled("cpu")
+            assert torch.autocast_increment_nesting() == 1  # the leaked __enter__ was unwound
+            torch.autocast_decrement_nesting()
             assert torch.zeros(1).device.type == "cpu"
     """)
     pytester.runpytest("--target-device=cpu", "--torchdevice-device-count=2", "-p", "no:randomly").assert_outcomes(

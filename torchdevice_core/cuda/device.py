@@ -73,17 +73,16 @@ def _device_context_class(session: Redirection) -> type:
                 self.prev_idx = session.current_index
                 session.current_index = self.idx
 
-        def __exit__(self, *exc: object) -> bool:
+        def __exit__(self, *exc: object) -> None:
             if self.idx != -1:
                 session.current_index = self.prev_idx
-            return False
 
     device.__module__ = f"torch.{session.source}"
     return device
 
 
 def _device_of_class(session: Redirection, base: type) -> type:
-    class device_of(base):  # type: ignore[misc, valid-type]
+    class device_of(base):
         """``device_of(tensor)``: the device of an emulated tensor; a no-op for any other tensor."""
 
         def __init__(self, obj: Any) -> None:

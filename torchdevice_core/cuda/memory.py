@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from ..patching import Patch
@@ -119,7 +120,7 @@ def patches(session: Redirection) -> list[Patch]:
     def get_per_process_memory_fraction(device: Any = None) -> float:
         return fraction.get(index(device), 1.0)
 
-    functions = {
+    functions: dict[str, Callable[..., Any]] = {
         "memory_allocated": memory_allocated,
         "max_memory_allocated": max_memory_allocated,
         "memory_reserved": memory_reserved,

@@ -39,7 +39,7 @@ def patches(session: Redirection) -> list[Patch]:
         hit("torch.cuda.nvtx")
 
     @contextlib.contextmanager
-    def range(msg: str, *args: Any, **kwargs: Any) -> Iterator[None]:  # noqa: A001
+    def range(msg: str, *args: Any, **kwargs: Any) -> Iterator[None]:
         range_push(msg)
         try:
             yield

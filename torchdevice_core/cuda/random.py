@@ -7,6 +7,7 @@ redirected tensor (dropout included) draws from it, so ``get_rng_state``/``set_r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -46,7 +47,7 @@ def patches(session: Redirection) -> list[Patch]:
         for state in new_states:
             set_rng_state(state)
 
-    functions = {
+    functions: dict[str, Callable[..., Any]] = {
         "manual_seed": manual_seed,
         "manual_seed_all": manual_seed,
         "seed": seed,

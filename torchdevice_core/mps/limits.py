@@ -38,7 +38,7 @@ def _parse(text: str) -> dict[str, tuple[set[str], str | None]]:
     keys: set[str] = set()
     delegate: str | None = None
     in_dispatch = False
-    for line in text.splitlines() + ["- func: _end_()"]:
+    for line in [*text.splitlines(), "- func: _end_()"]:
         match = _FUNC.match(line)
         if match:
             if name is not None:

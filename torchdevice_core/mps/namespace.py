@@ -6,6 +6,7 @@ The same backend, ledger and record serve it as serve the emulated ``torch.cuda`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -62,7 +63,7 @@ def patches(session: Redirection) -> list[Patch]:
 
         return refused
 
-    functions = {
+    functions: dict[str, Callable[..., Any]] = {
         "synchronize": lambda: backend.synchronize(),
         "manual_seed": manual_seed,
         "seed": seed,
@@ -86,7 +87,7 @@ def patches(session: Redirection) -> list[Patch]:
     out += [
         per_caller(session, "is_available", lambda: True, owner=backends_mps),
         per_caller(session, "is_built", lambda: True, owner=backends_mps),
-        per_caller(session, "is_macos_or_newer", lambda major, minor: MACOS_VERSION >= (major, minor),
+        per_caller(session, "is_macos_or_newer", lambda major, minor: (major, minor) <= MACOS_VERSION,
                    owner=backends_mps),
     ]
     if hasattr(backends_mps, "is_macos13_or_newer"):

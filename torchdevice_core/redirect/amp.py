@@ -76,9 +76,9 @@ def _make_is_autocast_enabled(session: Redirection) -> Callable[..., Any]:
 
     def is_autocast_enabled(device_type: str | None = None) -> bool:
         # no argument means CUDA (legacy API); user code asking about the source sees the target's state
-        if (device_type is None and session.source == "cuda") or device_type == session.source:
-            if not session.real_caller():
-                return bool(orig(target_type))
+        asks_source = (device_type is None and session.source == "cuda") or device_type == session.source
+        if asks_source and not session.real_caller():
+            return bool(orig(target_type))
         return bool(orig() if device_type is None else orig(device_type))
 
     return is_autocast_enabled

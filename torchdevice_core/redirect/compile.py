@@ -56,7 +56,7 @@ def _wrap_call(session: Redirection, call: Callable[..., Any], module: Any) -> C
 def _make_compile(session: Redirection) -> Callable[..., Any]:
     orig = torch.compile
 
-    def compile(model: Any = None, **kwargs: Any) -> Any:  # noqa: A001
+    def compile(model: Any = None, **kwargs: Any) -> Any:
         if model is None:
             return lambda fn: compile(fn, **kwargs)
         compiled = orig(model, **kwargs)

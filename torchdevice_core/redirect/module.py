@@ -42,7 +42,7 @@ def _make_apply(session: Redirection) -> Callable[..., Any]:
             def tracking(t: Any) -> Any:
                 out = inner(t)
                 if isinstance(t, torch.Tensor):
-                    seen[id(t)] = type(out)  # type: ignore[index]
+                    seen[id(t)] = type(out)
                 return out
 
             tracking._td_seen = seen  # type: ignore[attr-defined]
