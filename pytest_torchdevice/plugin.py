@@ -224,16 +224,35 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
             restore(state.session, snap)
 
 
+def _record_since_start(item: pytest.Item) -> Any:
+    """This test's redirect record so far (a RecordSnapshot), or None when nothing was active."""
+    diff = item.stash.get(DIFF_KEY, None)
+    state = _state(item)
+    if diff is None and state is not None:
+        start = item.stash.get(RECORD_KEY, None)
+        if start is not None:
+            diff = state.session.record.snapshot().minus(start)
+    return diff
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    if call.when == "call" and report.passed and not hasattr(report, "wasxfail"):
+        diff = _record_since_start(item)
+        refused = diff.apis("refused") if diff is not None else []
+        if refused:  # the test caught the error of an API that cannot be emulated: its pass says nothing
+            state = item.config.stash.get(STATE_KEY, None)
+            reason = (f"torchdevice: called {', '.join(refused)}, which cannot be emulated on "
+                      f"{state.current if state else 'the target'} (the test caught the error)")
+            if state is not None and state.settings.strict:
+                report.outcome = "failed"
+                report.longrepr = reason
+            else:
+                report.outcome = "skipped"
+                report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {reason}")
     if call.when == "teardown":
-        diff = item.stash.get(DIFF_KEY, None)
-        state = _state(item)
-        if diff is None and state is not None:
-            start = item.stash.get(RECORD_KEY, None)
-            if start is not None:
-                diff = state.session.record.snapshot().minus(start)
+        diff = _record_since_start(item)
         if diff is not None:
             report.user_properties.append((PROPERTY, test_record(diff)))
     return report

@@ -99,6 +99,22 @@ def test_unemulatable_api_is_skipped_with_its_reason(pytester: pytest.Pytester) 
     strict.assert_outcomes(failed=2, errors=1)
 
 
+def test_a_test_that_swallows_an_unemulatable_error_does_not_pass(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+
+        def test_falls_back_silently():
+            try:
+                torch.cuda.CUDAGraph()
+            except Exception:
+                pass  # "no graphs here": on CUDA this test would have exercised them
+    """)
+    result = pytester.runpytest("--target-device=cpu", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*called torch.cuda.CUDAGraph, which cannot be emulated on cpu (the test caught*"])
+    pytester.runpytest("--target-device=cpu", "--torchdevice-strict").assert_outcomes(failed=1)
+
+
 def test_unemulatable_hook_can_choose(pytester: pytest.Pytester) -> None:
     pytester.makeconftest("""
         def pytest_torchdevice_unemulatable(item, error):
