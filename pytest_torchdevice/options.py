@@ -87,6 +87,11 @@ def add_options(parser: pytest.Parser) -> None:
         help="do not raise when an emulated CUDA tensor meets a real CPU tensor in one op.",
     )
     group.addoption(
+        "--torchdevice-track-memory", dest="torchdevice_track_memory", action="store_true", default=None,
+        help="count redirected allocations from the start (default: from the first torch.cuda memory query; "
+        "costs time on every op).",
+    )
+    group.addoption(
         "--torchdevice-plain-tensors", dest="torchdevice_plain_tensors", action="store_true", default=None,
         help="redirected tensors report the target device instead of cuda (faster; tests asserting "
         "x.is_cuda fail).",
@@ -113,6 +118,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs", type="bool", default=False)
     parser.addini("torchdevice_device_count", "number of emulated CUDA devices", default=None)
     parser.addini("torchdevice_device_checks", "raise on emulated/real device mixing", type="bool", default=True)
+    parser.addini("torchdevice_track_memory", "count redirected allocations from the start", type="bool",
+                  default=False)
     parser.addini("torchdevice_plain_tensors", "redirected tensors report the target device", type="bool",
                   default=False)
 
@@ -202,6 +209,7 @@ class PluginSettings:
     device_count: int
     device_checks: bool
     plain_tensors: bool
+    track_memory: bool = False
     source: str = "cuda"
     simulate_limits: str | None = None
     mps_float64: str = "error"
@@ -212,6 +220,7 @@ class PluginSettings:
             "device_checks": self.device_checks,
             "emulate_identity": not self.plain_tensors,
             "call_sites": self.call_sites,
+            "track_memory": self.track_memory,
             "simulate_limits": self.simulate_limits,
             "mps_float64": self.mps_float64,
         }
@@ -248,4 +257,5 @@ def read_settings(config: pytest.Config, environ: dict[str, str]) -> PluginSetti
         device_count=count or 1,
         device_checks=device_checks,
         plain_tensors=flag("torchdevice_plain_tensors", "torchdevice_plain_tensors", False),
+        track_memory=flag("torchdevice_track_memory", "torchdevice_track_memory", False),
     )
