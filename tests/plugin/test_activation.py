@@ -124,3 +124,17 @@ def test_compile_and_optim_under_the_plugin(pytester: pytest.Pytester) -> None:
             assert out.is_cuda
     """)
     pytester.runpytest("--target-device=cpu").assert_outcomes(passed=1)
+
+
+def test_track_memory_counts_from_the_start(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import gc, torch
+
+        def test_history_before_the_first_query():
+            dropped = torch.empty(1 << 20, dtype=torch.uint8, device="cuda")
+            del dropped
+            gc.collect()
+            assert torch.cuda.max_memory_allocated() >= 1 << 20
+    """)
+    pytester.runpytest("--target-device=cpu", "--torchdevice-track-memory").assert_outcomes(passed=1)
+    pytester.runpytest("--target-device=cpu").assert_outcomes(failed=1)  # default: counting starts at the query
