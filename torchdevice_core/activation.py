@@ -142,6 +142,7 @@ def _apply(act: _Activation) -> None:
             act.handlers.append(p.replacement)
     _session.ACTIVE = act.session
     _tensor._CHECKS[0] = act.session.options.device_checks
+    _tensor.TARGET[0] = act.session.target.device
     if act.session.options.track_memory:
         act.session.armed_ledger()
     _tensor._LEDGER[0] = act.session.ledger if act.session.ledger_armed else None
@@ -159,6 +160,7 @@ def _unapply(act: _Activation) -> None:
     _session.ACTIVE = None
     _tensor._CHECKS[0] = False
     _tensor._LEDGER[0] = None
+    _tensor.TARGET[0] = None
     for fn in act.handlers:
         _tensor.unregister_handler(fn)
     act.handlers = []

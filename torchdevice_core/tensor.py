@@ -32,11 +32,21 @@ _orig_to = _TensorBase.to
 _orig_clone = _TensorBase.clone
 _device_getter = _TensorBase.device.__get__
 _return_types = torch.return_types.max.__module__
+# torch.Tensor's binary dunders (__pow__, __rsub__...) are Python wrappers that re-dispatch torch functions and
+# turn TypeError into NotImplemented; inside dynamo's eager fallback that re-dispatch fails, so under
+# compilation the C function they wrap is called directly.
+_DUNDER_WRAPPER_CODE = getattr(torch.Tensor.__pow__, "__code__", None)
 
 Handler = Callable[[type, Any, tuple, dict], Any]
 # Set by activation (one-element lists: read in the hot path without a module attribute lookup chain).
 _CHECKS: list[bool] = [False]  # Options.device_checks of the active redirection
 _LEDGER: list[Any] = [None]  # the StorageLedger once memory statistics were asked for (see memory.py)
+# > 0 while a torch.compile'd callable runs (redirect/compile.py): its graphs were traced with real devices
+# (factories inside bake in device="cpu"), so tensors are what they really are until the call returns.
+IN_COMPILED: list[int] = [0]
+# The target every emulated tensor really lives on: what they report inside compiled code (reading the
+# tensor's own device there would send dynamo back into this class's ``device`` property, endlessly).
+TARGET: list[torch.device | None] = [None]
 SAVING = threading.local()  # .marks: storages of emulated tensors being pickled by torch.save -> their device
 _HANDLERS: dict[Any, Handler] = {}
 
@@ -70,21 +80,21 @@ class EmulatedTensor(torch.Tensor):
 
     @property
     def device(self) -> torch.device:  # type: ignore[override]
-        if _compiling():
-            return real_device(self)
+        if IN_COMPILED[0] or _compiling():
+            return TARGET[0] or real_device(self)
         return self._td_device
 
     @property
     def is_cuda(self) -> bool:  # type: ignore[override]
-        return self._td_type == "cuda" and not _compiling()
+        return self._td_type == "cuda" and not (IN_COMPILED[0] or _compiling())
 
     @property
     def is_mps(self) -> bool:  # type: ignore[override]
-        return self._td_type == "mps" and not _compiling()
+        return self._td_type == "mps" and not (IN_COMPILED[0] or _compiling())
 
     @property
     def is_cpu(self) -> bool:  # type: ignore[override]
-        return _compiling() and real_device(self).type == "cpu"
+        return bool(IN_COMPILED[0] or _compiling()) and (TARGET[0] or real_device(self)).type == "cpu"
 
     def get_device(self) -> int:
         return self._td_index
@@ -102,7 +112,9 @@ class EmulatedTensor(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         # The hot path of every op on a redirected tensor: keep it flat (each attribute lookup shows up).
-        if _compiling():
+        if IN_COMPILED[0] or _compiling():
+            if getattr(func, "__code__", None) is _DUNDER_WRAPPER_CODE:
+                func = func.__wrapped__
             with _Disable():
                 return func(*args, **(kwargs or {}))
         handler = _HANDLERS.get(func)

@@ -3,8 +3,10 @@
 Inside a compiled region redirected tensors show their real device (see ``tensor.py``), so dynamo and
 inductor compile for the device that really runs the code.  Two things are adjusted at the boundary:
 aot-autograd's first-call custom-op aliasing check (a debugging aid that refuses tensor subclasses) is
-switched off while active, and outputs of a call that took emulated inputs (arguments or the compiled
-module's parameters) are handed back as emulated tensors, as the eager call would return them.
+switched off while active; while a compiled callable runs, tensors are what they really are (its graphs were
+traced with real devices, and backends that run the graph eagerly would otherwise meet factories that baked
+in ``device="cpu"``); and outputs of a call that took emulated inputs (arguments or the compiled module's
+parameters) are handed back as emulated tensors, as the eager call would return them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import EmulatedTensor, promote, real_device
+from ..tensor import IN_COMPILED, EmulatedTensor, promote, real_device
 
 
 def _first_emulated(args: Any, module: Any) -> type[EmulatedTensor] | None:
@@ -37,7 +39,11 @@ def _wrap_call(session: Redirection, call: Callable[..., Any], module: Any) -> C
 
     @functools.wraps(call)
     def run(*args: Any, **kwargs: Any) -> Any:
-        out = call(*args, **kwargs)
+        IN_COMPILED[0] += 1
+        try:
+            out = call(*args, **kwargs)
+        finally:
+            IN_COMPILED[0] -= 1
         cls = _first_emulated((args, kwargs), module)
         if cls is None:
             return out
