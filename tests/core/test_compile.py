@@ -78,3 +78,28 @@ def test_compile_works_after_deactivation() -> None:
     model(torch.ones(1, 2)).sum().backward()
     opt.step()  # STYLE fact 10: a left-over trace rule would make every optimizer step fail
     assert torch.compile(lambda x: x.cos(), backend="eager")(torch.zeros(2)).tolist() == [1.0, 1.0]
+
+
+def test_compile_with_a_backend_that_runs_the_graph_eagerly() -> None:
+    """Custom backends (CompileCounter returns ``gm.forward``) run the traced graph with the real inputs.
+
+    Traced with real devices, such a graph creates ``device="cpu"`` tensors next to the emulated inputs; the
+    binary dunders (``**``), ``x.device`` and factories inside must all work, and the result stays emulated.
+    """
+    from torch._dynamo.testing import CompileCounter
+
+    with td.redirected("cpu"):
+        param = torch.nn.Parameter(torch.randn(4, device="cuda"))
+        param.grad = torch.randn(4, device="cuda")
+
+        def step(p: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                scale = torch.ones(4, device=p.device) * 0.5
+                update = (p.grad ** 2.0) * scale
+                p.add_(update, alpha=-0.1)
+                return 2.0 - update
+
+        counter = CompileCounter()
+        out = torch.compile(step, backend=counter, dynamic=True)(param)
+        assert counter.frame_count >= 1
+        assert out.is_cuda and param.is_cuda
