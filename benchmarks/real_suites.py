@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -472,9 +473,43 @@ def _unpack(archive: Path, dest: Path) -> None:
         raise SetupError(f"unpacking {archive} failed: {exc}") from exc
 
 
+_PYTEST_CONFIGS = (
+    ("pytest.ini", ""),
+    (".pytest.ini", ""),
+    ("pyproject.toml", "[tool.pytest.ini_options]"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
+
+
+def pytest_config_args(src_dir: Path) -> list[str]:
+    """Pin rootdir and config file to the unpacked sdist.
+
+    Left alone, pytest walks up from an sdist without pytest settings (gpytorch, linear_operator) to the
+    first file that has some: with the default work dir that is this repository's pyproject.toml, whose
+    addopts and markers would leak into the third-party run and whose rootdir would prefix every nodeid.
+    """
+    for name, marker in _PYTEST_CONFIGS:
+        path = src_dir / name
+        if path.is_file() and marker in path.read_text(errors="replace"):
+            return ["-c", str(path), f"--rootdir={src_dir}"]
+    empty = src_dir.parent / "empty-pytest.ini"
+    empty.write_text("[pytest]\n")
+    return ["-c", str(empty), f"--rootdir={src_dir}"]
+
+
 def plugin_has_target_device(suite: Suite, py: Path, cwd: Path) -> bool:
     proc = subprocess.run(
-        [str(py), "-m", "pytest", "--help", "-p", "no:cacheprovider", *suite.common_args],
+        [
+            str(py),
+            "-m",
+            "pytest",
+            "--help",
+            "-p",
+            "no:cacheprovider",
+            *pytest_config_args(cwd),
+            *suite.common_args,
+        ],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -509,6 +544,7 @@ def run_way(suite: Suite, way: str, py: Path, src_dir: Path, out_dir: Path, thre
         "-p",
         COLLECTOR_MODULE,
         "-q",
+        *pytest_config_args(src_dir),
         *suite.common_args,
     ]
     if way == "native":
@@ -720,7 +756,11 @@ def print_table(res: dict[str, Any]) -> None:
     p = print
     head = f"{res['suite']} {res['version']}"
     p("=" * 110)
-    p(f"{head}   tests: {' '.join(res['test_args'])}")
+    ignores = [a for a in res["test_args"] if a.startswith("--ignore=")]
+    shown = " ".join(shlex.quote(a) for a in res["test_args"] if a not in ignores)
+    if ignores:
+        shown += f" + {len(ignores)} --ignore=... (listed in the JSON)"
+    p(f"{head}   tests: {shown}")
     if res.get("subset_note"):
         p(f"  subset: {res['subset_note']}")
     if res.get("setup_error"):
@@ -845,6 +885,23 @@ def run_suite(suite: Suite, workdir: Path, threads: int) -> dict[str, Any]:
     return res
 
 
+def project_commit() -> str:
+    """This repository's HEAD, +dirty when tracked files differ: the plugin version the numbers are for."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return "unknown"
+    return (head.stdout.strip() or "unknown") + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument(
@@ -891,6 +948,7 @@ def main(argv: list[str] | None = None) -> int:
         f"total time {total:.0f}s on {os.cpu_count()} CPUs, {threads} per pytest process; JSON: {json_path}"
     )
     summary = {
+        "project_commit": project_commit(),
         "torch": TORCH_PIN,
         "tools": list(TOOL_PINS),
         "xdist_workers": XDIST_WORKERS,
