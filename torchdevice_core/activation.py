@@ -138,8 +138,10 @@ def _apply(act: _Activation) -> None:
     for applied in patcher.applied:
         p = applied.patch
         if p.owner is torch.Tensor and p.name in _HANDLED_METHODS:
-            _tensor.register_handler(p.replacement, getattr(torch._C.TensorBase, p.name))
-            act.handlers.append(p.replacement)
+            # torch's C dispatch looks the method up on the class: it finds the function inside the descriptor
+            for key in (p.replacement, getattr(p.replacement, "fn", p.replacement)):
+                _tensor.register_handler(key, getattr(torch._C.TensorBase, p.name))
+                act.handlers.append(key)
     _session.ACTIVE = act.session
     _tensor._CHECKS[0] = act.session.options.device_checks
     _tensor.TARGET[0] = act.session.target.device

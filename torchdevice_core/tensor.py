@@ -57,6 +57,8 @@ _MIXED_DEVICE_OK = frozenset(
         "__set__", "__get__", "_pack_padded_sequence", "ctc_loss", "_ctc_loss", "new_tensor", "__repr__",
         "__format__", "__reduce_ex__", "__deepcopy__", "_has_compatible_shallow_copy_type", "is_same_size",
         "is_set_to", "equal", "allclose", "isclose", "assert_close",
+        # ``other`` only lends its shape: CUDA accepts it from any device
+        "view_as", "expand_as", "reshape_as", "broadcast_to",
     }
 )
 _LEGACY_NAMES = {
@@ -86,17 +88,25 @@ class EmulatedTensor(torch.Tensor):
 
     @property
     def is_cuda(self) -> bool:  # type: ignore[override]
-        return self._td_type == "cuda" and not (IN_COMPILED[0] or _compiling())
+        # compiled code first: dynamo refuses to trace reads of the class attributes below
+        if IN_COMPILED[0] or _compiling():
+            return TARGET[0] is not None and TARGET[0].type == "cuda"
+        return self._td_type == "cuda"
 
     @property
     def is_mps(self) -> bool:  # type: ignore[override]
-        return self._td_type == "mps" and not (IN_COMPILED[0] or _compiling())
+        if IN_COMPILED[0] or _compiling():
+            return TARGET[0] is not None and TARGET[0].type == "mps"
+        return self._td_type == "mps"
 
     @property
     def is_cpu(self) -> bool:  # type: ignore[override]
         return bool(IN_COMPILED[0] or _compiling()) and (TARGET[0] or real_device(self)).type == "cpu"
 
     def get_device(self) -> int:
+        if IN_COMPILED[0] or _compiling():
+            target = TARGET[0]
+            return -1 if target is None or target.type == "cpu" else (target.index or 0)
         return self._td_index
 
     @property
@@ -115,6 +125,9 @@ class EmulatedTensor(torch.Tensor):
         if IN_COMPILED[0] or _compiling():
             if getattr(func, "__code__", None) is _DUNDER_WRAPPER_CODE:
                 func = func.__wrapped__
+            method = getattr(func, "_td_method", None)
+            if method is not None:  # one of our patched Tensor methods: the plain method, device sent to target
+                return _compiled_method(method, args, kwargs or {})
             with _Disable():
                 return func(*args, **(kwargs or {}))
         handler = _HANDLERS.get(func)
@@ -179,6 +192,44 @@ def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
     tcls._td_param_class = pcls._td_param_class = pcls
     _CLASSES[(source, index)] = tcls
     return tcls
+
+
+def in_compiled_code() -> bool:
+    """Inside torch.compile (tracing, or a compiled callable running): tensors are what they really are."""
+    return bool(IN_COMPILED[0]) or _compiling()
+
+
+def _target_device_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """``(self, "cuda", ...)`` / ``device="cuda"`` with the source device replaced by the target."""
+    active = _session.ACTIVE
+    if active is not None:
+        dev = kwargs.get("device")
+        if dev is not None:
+            if active.resolve(dev) is not None:
+                kwargs = dict(kwargs, device=active.target.device)
+        elif len(args) > 1 and isinstance(args[1], (str, torch.device, int)) and active.resolve(args[1]) is not None:
+            args = (args[0], active.target.device, *args[2:])
+    return args, kwargs
+
+
+def _compiled_method(name: str, args: tuple, kwargs: dict) -> Any:
+    """A patched Tensor method traced by dynamo: called as a plain tensor method (a builtin dynamo knows)."""
+    if name == "cuda":
+        active = _session.ACTIVE
+        name, args = "to", (args[0], active.target.device if active is not None else "cuda")
+        kwargs = {k: v for k, v in kwargs.items() if k in ("non_blocking", "memory_format")}
+    elif name == "pin_memory":
+        name, args, kwargs = "clone", args[:1], {}
+    args, kwargs = _target_device_args(args, kwargs)
+    with _Disable():
+        return getattr(args[0], name)(*args[1:], **kwargs)
+
+
+def compiled_call(orig: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A patched entry point inside compiled code: the original, with a source-device argument sent to the
+    target and nothing else (no class changes, no record: dynamo traces this, and refuses ``__class__``)."""
+    args, kwargs = _target_device_args(args, kwargs)
+    return orig(*args, **kwargs)
 
 
 def is_emulated(obj: object) -> bool:
@@ -485,6 +536,14 @@ def _h_double(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
         with _Disable():
             return _adopt(func(*args, **kwargs), cls._td_tensor_class, args)  # type: ignore[attr-defined]
     return emulated_to(args[0], (torch.float64,), kwargs)
+
+
+@_handles(_TensorBase.type_as)
+def _h_type_as(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # ``self.type(other.type())``, as torch defines it: a CPU tensor typed as an emulated CUDA one moves onto
+    # the (emulated) device, as on CUDA; our patched Tensor.type does the redirecting
+    self, other = args[0], (args[1] if len(args) > 1 else kwargs["other"])
+    return torch.Tensor.type(self, torch.Tensor.type(other))
 
 
 @_handles(_TensorBase.cpu)

@@ -253,3 +253,13 @@ def test_allowed_mixes() -> None:
     x[idx] = torch.tensor([5.0, 6.0])
     assert x.tolist() == [5.0, 1.0, 6.0]
     assert torch.equal(x.cpu(), torch.tensor([5.0, 1.0, 6.0]))
+
+
+def test_type_as_an_emulated_tensor_moves_onto_the_device() -> None:
+    """``torch.eye(2).type_as(cuda_tensor)`` is a CUDA tensor on CUDA (gpytorch, linear_operator rely on it)."""
+    with td.redirected("cpu"):
+        a = torch.ones(2, 2, device="cuda", dtype=torch.float64)
+        moved = torch.eye(2).type_as(a)
+        assert moved.is_cuda and moved.dtype == torch.float64
+        assert a.type_as(torch.zeros(1, dtype=torch.float16)).device.type == "cpu"  # and back, as CUDA does
+        assert torch.ones(4).view_as(a).shape == (2, 2)  # shape-only ops accept any device, as on CUDA

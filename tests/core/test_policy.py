@@ -163,3 +163,13 @@ def test_device_checks_off() -> None:
         y = x + torch.ones(3)
         assert y.is_cuda
         assert torch.cat([x, torch.ones(3)]).shape == (6,)
+
+
+def test_pinned_host_buffers_next_to_emulated_tensors() -> None:
+    """Offloading code: ``torch.empty_like(p_cuda, device="cpu", pin_memory=True)`` works on a CUDA machine."""
+    with td.redirected("cpu") as handle:
+        p = torch.randn(4, device="cuda")
+        buffer = torch.empty_like(p, device="cpu", pin_memory=True)
+        assert buffer.device.type == "cpu" and not buffer.is_cuda
+        assert torch.zeros(3, pin_memory=True).device.type == "cpu"
+        assert handle.record.snapshot().counts[("emulated", "torch.empty_like(pin_memory=True)")] == 1

@@ -15,7 +15,7 @@ from torch.utils._device import _device_constructors
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import _LEDGER, emulated_class, promote
+from ..tensor import _LEDGER, IN_COMPILED, _compiling, emulated_class, promote
 
 _NAMESPACES = (torch, torch.fft, torch.nested, torch.sparse, torch.special, torch.linalg)
 _NOT_FACTORIES = {"Generator"}  # a class, redirected on its own (see generator.py)
@@ -98,14 +98,17 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     classes = [emulated_class(source, i) for i in range(session.options.device_count)]
 
     def factory(*args: Any, **kwargs: Any) -> Any:
+        if strip_pin and kwargs.get("pin_memory"):
+            kwargs["pin_memory"] = False  # host memory is all there is: "pinned" is plain host memory
+            emulated(f"{api}(pin_memory=True)")
         dev = kwargs.get("device")
         if dev is None:
-            if strip_pin and kwargs.get("pin_memory"):
-                kwargs["pin_memory"] = False  # host memory is all there is: "pinned" is plain host memory
-                emulated(f"{api}(pin_memory=True)")
             return orig(*args, **kwargs)
         index = resolve(dev)
         if index is None:
+            return orig(*args, **kwargs)
+        if IN_COMPILED[0] or _compiling():
+            kwargs["device"] = target  # traced: no class change, no record (dynamo refuses __class__)
             return orig(*args, **kwargs)
         hit(api)
         if limited:

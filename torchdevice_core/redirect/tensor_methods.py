@@ -8,6 +8,7 @@ anything that does not name the source device straight to the original.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,10 @@ import torch
 from ..patching import Patch
 from ..session import Redirection
 from ..tensor import (
+    IN_COMPILED,
     EmulatedTensor,
+    _compiling,
+    compiled_call,
     emulated_class,
     emulated_cuda,
     emulated_to,
@@ -27,6 +31,31 @@ from ..tensor import (
 )
 
 _TensorBase = torch._C.TensorBase
+
+
+class PatchedMethod:
+    """A patched ``torch.Tensor`` method that, like the C methods it replaces, is a method descriptor.
+
+    Installed as a plain function, ``Tensor.to`` would make dynamo treat ``x.to`` on a tensor subclass like a
+    property (it binds it through ``__torch_function__``) and then refuse the subclass's ``__class__``.
+    """
+
+    __slots__ = ("__dict__", "fn")
+
+    def __init__(self, fn: Callable[..., Any], original: Any, name: str) -> None:
+        self.fn = fn
+        self._td_method = name  # tensor.py: under torch.compile, call the plain method of this name
+        self.__name__ = self.__qualname__ = getattr(original, "__name__", fn.__name__)
+        self.__doc__ = getattr(original, "__doc__", None)
+        self.__wrapped__ = original
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else types.MethodType(self.fn, obj)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
 _NEW_METHODS = ("new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full", "new_tensor")
 
 
@@ -38,6 +67,8 @@ def _make_to(session: Redirection) -> Callable[..., Any]:
     device_type = torch.device
 
     def to(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if IN_COMPILED[0] or _compiling():
+            return compiled_call(orig, self, *args, **kwargs)
         if type(self) is not plain and isinstance(self, EmulatedTensor):
             return emulated_to(self, args, kwargs)
         dev = kwargs.get("device") if kwargs else None
@@ -84,6 +115,8 @@ def _make_cuda(session: Redirection) -> Callable[..., Any]:
 
     def cuda(self: torch.Tensor, device: Any = None, non_blocking: bool = False,
              memory_format: Any = torch.preserve_format) -> Any:
+        if IN_COMPILED[0] or _compiling():
+            return _TensorBase.to(self, session.target.device, non_blocking=non_blocking, memory_format=memory_format)
         if isinstance(self, EmulatedTensor):
             return emulated_cuda(self, device, non_blocking, memory_format)
         index = resolve("cuda" if device is None else device)
@@ -100,6 +133,8 @@ def _make_type(session: Redirection) -> Callable[..., Any]:
     hit = session.record.redirected
 
     def type_(self: torch.Tensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
+        if IN_COMPILED[0] or _compiling():
+            return orig(self, dtype, non_blocking, **kwargs)
         if isinstance(self, EmulatedTensor):
             return emulated_type(self, dtype, non_blocking, **kwargs)
         if dtype is None or isinstance(dtype, torch.dtype):
@@ -123,6 +158,8 @@ def _make_new(session: Redirection, name: str) -> Callable[..., Any]:
     api = f"Tensor.{name}"
 
     def new(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if IN_COMPILED[0] or _compiling():
+            return compiled_call(orig, self, *args, **kwargs)
         dev = kwargs.get("device")
         if dev is None or isinstance(self, EmulatedTensor):
             return orig(self, *args, **kwargs)  # an emulated self goes through __torch_function__
@@ -179,4 +216,7 @@ def patches(session: Redirection) -> list[Patch]:
     if session.target.type != "cuda":
         makers["pin_memory"] = _make_pin_memory(session)
         makers["record_stream"] = _make_record_stream(session)
-    return [Patch(torch.Tensor, name, fn, f"redirect Tensor.{name}") for name, fn in makers.items()]
+    return [
+        Patch(torch.Tensor, name, PatchedMethod(fn, getattr(_TensorBase, name, None), name), f"redirect Tensor.{name}")
+        for name, fn in makers.items()
+    ]
