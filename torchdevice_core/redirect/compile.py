@@ -59,12 +59,24 @@ def _wrap_call(session: Redirection, call: Callable[..., Any], module: Any) -> C
     return run
 
 
+def _never_a_root_frame() -> None:
+    """Dynamo may inline ``__torch_function__`` while tracing, but must not compile it as a frame of its own.
+
+    Entered from code running between graphs, dynamo would compile it, break at its ``with`` block, and
+    resume into it again, endlessly.
+    """
+    from torch._dynamo.eval_frame import skip_code
+
+    skip_code(EmulatedTensor.__torch_function__.__func__.__code__)  # type: ignore[attr-defined]
+
+
 def _make_compile(session: Redirection) -> Callable[..., Any]:
     orig = torch.compile
 
     def compile(model: Any = None, **kwargs: Any) -> Any:
         if model is None:
             return lambda fn: compile(fn, **kwargs)
+        _never_a_root_frame()
         compiled = orig(model, **kwargs)
         if not session.options.emulate_identity:
             return compiled
