@@ -143,6 +143,7 @@ def _apply(act: _Activation) -> None:
                 _tensor.register_handler(key, getattr(torch._C.TensorBase, p.name))
                 act.handlers.append(key)
     _session.ACTIVE = act.session
+    act.session.apply_late = patcher.apply
     _tensor._CHECKS[0] = act.session.options.device_checks
     _tensor.TARGET[0] = act.session.target.device
     if act.session.options.track_memory:

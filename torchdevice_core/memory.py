@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,17 +20,17 @@ import torch
 _untyped_storage = torch._C.TensorBase.untyped_storage
 
 
-@dataclass
 class DeviceLedger:
-    allocated: int = 0
-    peak: int = 0
-    reserved: int = 0  # emulates a caching allocator: grows with use, shrinks to `allocated` on empty_cache()
-    peak_reserved: int = 0
-    num_alloc: int = 0
-    num_free: int = 0
-    bytes_allocated_total: int = 0
-    bytes_freed_total: int = 0
-    live: dict[int, Any] = field(default_factory=dict)
+    """The byte counts of one virtual device.  ``reserved`` emulates a caching allocator: it grows with use
+    and shrinks to ``allocated`` on ``empty_cache()``."""
+
+    __slots__ = ("allocated", "bytes_allocated_total", "bytes_freed_total", "live", "num_alloc", "num_free",
+                 "peak", "peak_reserved", "reserved")
+
+    def __init__(self) -> None:
+        self.allocated = self.peak = self.reserved = self.peak_reserved = 0
+        self.num_alloc = self.num_free = self.bytes_allocated_total = self.bytes_freed_total = 0
+        self.live: dict[int, Any] = {}
 
 
 class StorageLedger:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
 
-@dataclass(frozen=True)
 class Patch:
-    """Replace ``owner.name`` with ``replacement``; ``why`` says what the replacement is for (it feeds the report)."""
+    """Replace ``owner.name`` with ``replacement``; ``why`` says what the replacement is for (it feeds the report).
 
-    owner: Any
-    name: str
-    replacement: Any
-    why: str
+    (Plain classes here and below, not dataclasses: building a dataclass costs ~1 ms at import.)
+    """
+
+    __slots__ = ("name", "owner", "replacement", "why")
+
+    def __init__(self, owner: Any, name: str, replacement: Any, why: str) -> None:
+        self.owner = owner
+        self.name = name
+        self.replacement = replacement
+        self.why = why
+
+    def __repr__(self) -> str:
+        return f"Patch({self.qualname}, why={self.why!r})"
 
     @property
     def qualname(self) -> str:
@@ -26,10 +33,12 @@ class Patch:
         return f"{owner}.{self.name}"
 
 
-@dataclass(frozen=True)
 class AppliedPatch:
-    patch: Patch
-    original: Any  # what vars(owner) held, or MISSING when the name came from a base class / did not exist
+    __slots__ = ("original", "patch")
+
+    def __init__(self, patch: Patch, original: Any) -> None:
+        self.patch = patch
+        self.original = original  # what vars(owner) held, or MISSING (the name came from a base class / nowhere)
 
 
 class Patcher:

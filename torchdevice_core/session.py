@@ -71,6 +71,7 @@ class Redirection:
         self.ledger_armed = False
         self.current_index = 0
         self._cache: dict[Any, int | None] = {}
+        self.apply_late: Any = lambda patch: None  # set by activation: apply one more recorded Patch
         self._real_prefixes = tuple(p + "." for p in options.real_callers)
         self._real_names = frozenset(options.real_callers)
 

@@ -5,8 +5,6 @@ Snapshots let deactivation (and the pytest plugin, per test) put things back as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 
 from .session import Redirection
@@ -19,12 +17,15 @@ def current_default_device() -> torch.device | None:
     return None if context is None else context.device
 
 
-@dataclass(frozen=True)
 class StateSnapshot:
-    default_device: torch.device | None
-    current_index: int | None
-    autocast: dict[str, tuple[bool, torch.dtype]] = field(default_factory=dict)
-    autocast_nesting: int = 0
+    __slots__ = ("autocast", "autocast_nesting", "current_index", "default_device")
+
+    def __init__(self, default_device: torch.device | None, current_index: int | None,
+                 autocast: dict[str, tuple[bool, torch.dtype]], autocast_nesting: int) -> None:
+        self.default_device = default_device
+        self.current_index = current_index
+        self.autocast = autocast
+        self.autocast_nesting = autocast_nesting
 
 
 def snapshot(session: Redirection | None) -> StateSnapshot:

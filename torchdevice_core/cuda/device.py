@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -14,35 +13,39 @@ from ._common import emulated, namespace, per_caller
 _SM_COUNT = {(7, 0): 80, (7, 5): 40, (8, 0): 108, (8, 6): 84, (8, 9): 128, (9, 0): 132}
 
 
-@dataclass(frozen=True)
 class EmulatedDeviceProperties:
     """The fields of ``torch.cuda.get_device_properties(i)`` that code reads, with the target's real memory."""
 
-    name: str
-    major: int
-    minor: int
-    total_memory: int
-    multi_processor_count: int
-    is_integrated: int = 0
-    is_multi_gpu_board: int = 0
-    max_threads_per_multi_processor: int = 2048
-    warp_size: int = 32
-    regs_per_multiprocessor: int = 65536
-    shared_memory_per_block: int = 49152
-    shared_memory_per_block_optin: int = 166912
-    shared_memory_per_multiprocessor: int = 167936
-    L2_cache_size: int = 41943040
-    gcnArchName: str = "NVIDIA"
-    uuid: str = "00000000-0000-0000-0000-000000000000"
-    pci_bus_id: int = 0
-    pci_device_id: int = 0
-    pci_domain_id: int = 0
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "is_integrated": 0, "is_multi_gpu_board": 0, "max_threads_per_multi_processor": 2048, "warp_size": 32,
+        "regs_per_multiprocessor": 65536, "shared_memory_per_block": 49152,
+        "shared_memory_per_block_optin": 166912, "shared_memory_per_multiprocessor": 167936,
+        "L2_cache_size": 41943040, "gcnArchName": "NVIDIA", "uuid": "00000000-0000-0000-0000-000000000000",
+        "pci_bus_id": 0, "pci_device_id": 0, "pci_domain_id": 0,
+    }
+
+    def __init__(self, name: str, major: int, minor: int, total_memory: int, multi_processor_count: int,
+                 **fields: Any) -> None:
+        self.name = name
+        self.major = major
+        self.minor = minor
+        self.total_memory = total_memory
+        self.multi_processor_count = multi_processor_count
+        for key, default in self.DEFAULTS.items():
+            setattr(self, key, fields.pop(key, default))
+        if fields:
+            raise TypeError(f"unknown device properties: {sorted(fields)}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dict__:
+            raise AttributeError(f"device properties are read-only: {name}")
+        super().__setattr__(name, value)
 
     def __repr__(self) -> str:
         return (
             f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
             f"total_memory={self.total_memory // (1024 * 1024)}MB, "
-            f"multi_processor_count={self.multi_processor_count}, uuid={self.uuid})"
+            f"multi_processor_count={self.multi_processor_count}, uuid={getattr(self, 'uuid', '')})"
         )
 
 

@@ -12,6 +12,7 @@ parameters) are handed back as emulated tensors, as the eager call would return 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +78,9 @@ def _make_compile(session: Redirection) -> Callable[..., Any]:
         if model is None:
             return lambda fn: compile(fn, **kwargs)
         _never_a_root_frame()
+        late = _aliasing_check_patch()
+        if late is not None:
+            session.apply_late(late)
         compiled = orig(model, **kwargs)
         if not session.options.emulate_identity:
             return compiled
@@ -93,11 +97,21 @@ def _make_compile(session: Redirection) -> Callable[..., Any]:
     return compile
 
 
-def patches(session: Redirection) -> list[Patch]:
+def _aliasing_check_patch() -> Patch | None:
     import torch._functorch.config as functorch_config
 
+    if not getattr(functorch_config, "check_custom_op_aliasing", False):
+        return None  # absent in this torch, or already off (by the user, or by us)
+    return Patch(functorch_config, "check_custom_op_aliasing", False,
+                 "aot-autograd's first-call aliasing check refuses tensor subclasses")
+
+
+def patches(session: Redirection) -> list[Patch]:
     out = [Patch(torch, "compile", _make_compile(session), "hand compiled outputs back as emulated tensors")]
-    if hasattr(functorch_config, "check_custom_op_aliasing"):
-        out.append(Patch(functorch_config, "check_custom_op_aliasing", False,
-                         "aot-autograd's first-call aliasing check refuses tensor subclasses"))
+    # importing torch._functorch.config costs ~5 ms: done now only if something already did it, else on the
+    # first torch.compile (which imports it anyway)
+    if "torch._functorch.config" in sys.modules:
+        late = _aliasing_check_patch()
+        if late is not None:
+            out.append(late)
     return out
