@@ -27,6 +27,10 @@ from . import session as _session
 _Tensor = torch.Tensor
 _call_disabled = torch._C._disabled_torch_function_impl
 _NO_KWARGS: dict[str, Any] = {}
+_NO_TYPES: tuple[type, ...] = ()
+_grad_get = torch._C.TensorBase.grad.__get__  # type: ignore[attr-defined]
+_grad_set = torch._C.TensorBase.grad.__set__  # type: ignore[attr-defined]
+_is_sparse_get = torch._C.TensorBase.is_sparse.__get__  # type: ignore[attr-defined]
 _Parameter = torch.nn.Parameter
 _TensorBase = torch._C.TensorBase
 _compiling = torch.compiler.is_compiling
@@ -104,6 +108,33 @@ class EmulatedTensor(torch.Tensor):
     @property
     def is_cpu(self) -> bool:  # type: ignore[override]
         return bool(IN_COMPILED[0] or _compiling()) and (TARGET[0] or real_device(self)).type == "cpu"
+
+    # ``.grad`` and ``.is_sparse`` are read dozens of times per optimizer step: as properties of the class
+    # they cost a Python call instead of a __torch_function__ dispatch (~3 us each, measured)
+    @property
+    def grad(self) -> Any:  # type: ignore[override]
+        # (torch's C helper, also while compiling: dynamo cannot trace into it and breaks the graph, where
+        # reading the C getter itself would send it back to this property, endlessly)
+        grad = _call_disabled(_grad_get, _NO_TYPES, (self,), _NO_KWARGS)
+        if type(grad) is _Tensor and not (IN_COMPILED[0] or _compiling()):
+            # made by autograd in C++: give the very object its emulated class
+            promote(grad, self._td_tensor_class)
+        return grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if _CHECKS[0] and (type(value) is _Tensor or type(value) is _Parameter) and not (
+            IN_COMPILED[0] or _compiling()
+        ):
+            raise RuntimeError(
+                f"assigned grad has data located on a different device (a real {real_device(value)} tensor for "
+                f"an emulated {self._td_device} one) [torchdevice: CUDA raises here too]"
+            )
+        _call_disabled(_grad_set, _NO_TYPES, (self, value), _NO_KWARGS)
+
+    @property
+    def is_sparse(self) -> bool:  # type: ignore[override]
+        return bool(_call_disabled(_is_sparse_get, _NO_TYPES, (self,), _NO_KWARGS))
 
     def get_device(self) -> int:
         if IN_COMPILED[0] or _compiling():
