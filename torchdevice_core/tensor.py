@@ -28,8 +28,9 @@ _Tensor = torch.Tensor
 _call_disabled = torch._C._disabled_torch_function_impl
 _NO_KWARGS: dict[str, Any] = {}
 _NO_TYPES: tuple[type, ...] = ()
-_grad_get = torch._C.TensorBase.grad.__get__  # type: ignore[attr-defined]
-_grad_set = torch._C.TensorBase.grad.__set__  # type: ignore[attr-defined]
+_grad_descriptor: Any = vars(torch._C.TensorBase)["grad"]
+_grad_get = _grad_descriptor.__get__
+_grad_set = _grad_descriptor.__set__
 _is_sparse_get = torch._C.TensorBase.is_sparse.__get__  # type: ignore[attr-defined]
 _Parameter = torch.nn.Parameter
 _TensorBase = torch._C.TensorBase
@@ -112,7 +113,7 @@ class EmulatedTensor(torch.Tensor):
     # ``.grad`` and ``.is_sparse`` are read dozens of times per optimizer step: as properties of the class
     # they cost a Python call instead of a __torch_function__ dispatch (~3 us each, measured)
     @property
-    def grad(self) -> Any:  # type: ignore[override]
+    def grad(self) -> Any:
         # (torch's C helper, also while compiling: dynamo cannot trace into it and breaks the graph, where
         # reading the C getter itself would send it back to this property, endlessly)
         grad = _call_disabled(_grad_get, _NO_TYPES, (self,), _NO_KWARGS)

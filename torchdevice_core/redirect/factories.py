@@ -14,6 +14,7 @@ import torch
 from torch.utils._device import _device_constructors
 
 from ..patching import Patch
+from ..report import Kind
 from ..session import Redirection
 from ..tensor import _LEDGER, IN_COMPILED, _compiling, emulated_class, promote
 
@@ -101,7 +102,7 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     cache = session._cache
     count = session.options.device_count
     counts = session.record.counts
-    key = ("redirected", api)
+    key: tuple[Kind, str] = ("redirected", api)
     sites = session.options.call_sites
 
     def factory(*args: Any, **kwargs: Any) -> Any:
@@ -119,6 +120,7 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
             return orig(*args, **kwargs)
         if index < 0 or index >= count:
             index = resolve(dev)  # the current device, or raises invalid device ordinal
+            assert index is not None
         if IN_COMPILED[0] or _compiling():
             kwargs["device"] = target  # traced: no class change, no record (dynamo refuses __class__)
             return orig(*args, **kwargs)
