@@ -80,6 +80,7 @@ def test_compile_works_after_deactivation() -> None:
     assert torch.compile(lambda x: x.cos(), backend="eager")(torch.zeros(2)).tolist() == [1.0, 1.0]
 
 
+@pytest.mark.filterwarnings("ignore:Dynamo does not know how to trace the builtin")
 def test_compile_with_a_backend_that_runs_the_graph_eagerly() -> None:
     """Custom backends (CompileCounter returns ``gm.forward``) run the traced graph with the real inputs.
 
