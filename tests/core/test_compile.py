@@ -133,3 +133,12 @@ def test_fullgraph_compile_of_emulated_tensor_methods() -> None:
 
         out = torch.compile(f, backend="eager", fullgraph=True)(tensors)
         assert all(t.is_cuda for t in out)
+
+
+def test_aot_eager_compiles_a_module_with_emulated_parameters() -> None:
+    """aot-autograd's first-call aliasing check refuses tensor subclasses: it is switched off while active."""
+    with td.redirected("cpu"):
+        model = torch.nn.Linear(4, 2).cuda()
+        out = torch.compile(model, backend="aot_eager")(torch.randn(3, 4, device="cuda"))
+        out.sum().backward()
+        assert out.is_cuda and model.weight.grad is not None and model.weight.grad.is_cuda
