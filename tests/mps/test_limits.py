@@ -174,3 +174,40 @@ def test_real_mps_backend_events_and_memory() -> None:
         end.record()
         torch.cuda.synchronize()
         assert start.elapsed_time(end) >= 0
+
+
+class _SimulatedDeviceEvent:
+    """Stands in for torch.mps.Event on Linux: a device event that times with the host clock."""
+
+    def __init__(self, enable_timing: bool = False) -> None:
+        assert enable_timing
+        self.at: float | None = None
+
+    def record(self) -> None:
+        import time
+
+        self.at = time.perf_counter()
+
+    def query(self) -> bool:
+        return self.at is not None
+
+    def synchronize(self) -> None:
+        return None
+
+    def elapsed_time(self, end: _SimulatedDeviceEvent) -> float:
+        assert self.at is not None and end.at is not None
+        return (end.at - self.at) * 1000
+
+
+def test_device_event_logic_of_the_mps_and_cuda_backends() -> None:
+    import time
+
+    from torchdevice_core.backends.base import DeviceEvent
+
+    start, end = DeviceEvent(_SimulatedDeviceEvent), DeviceEvent(_SimulatedDeviceEvent)
+    with pytest.raises(RuntimeError, match="must be recorded"):
+        start.elapsed_ms(end)
+    start.record()
+    time.sleep(0.02)
+    end.record()
+    assert start.query() and 15 <= start.elapsed_ms(end) <= 500

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -16,6 +17,29 @@ class TimingEvent(Protocol):
     def synchronize(self) -> None: ...
 
     def elapsed_ms(self, end: TimingEvent) -> float: ...
+
+
+class DeviceEvent:
+    """A timing event of a device with its own asynchronous queue (MPS, CUDA): only its own events time it."""
+
+    def __init__(self, make_event: Callable[..., Any]) -> None:
+        self._event = make_event(enable_timing=True)
+        self.recorded = False
+
+    def record(self) -> None:
+        self._event.record()
+        self.recorded = True
+
+    def query(self) -> bool:
+        return bool(self._event.query())
+
+    def synchronize(self) -> None:
+        self._event.synchronize()
+
+    def elapsed_ms(self, end: object) -> float:
+        if not isinstance(end, DeviceEvent) or not (self.recorded and end.recorded):
+            raise RuntimeError("elapsed_time: both events must be recorded before measuring the time between them")
+        return float(self._event.elapsed_time(end._event))
 
 
 class Backend(Protocol):

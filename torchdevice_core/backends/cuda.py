@@ -4,26 +4,7 @@ from __future__ import annotations
 
 import torch
 
-
-class CudaEvent:
-    def __init__(self) -> None:
-        self._event = torch.cuda.Event(enable_timing=True)
-        self.recorded = False
-
-    def record(self) -> None:
-        self._event.record()
-        self.recorded = True
-
-    def query(self) -> bool:
-        return bool(self._event.query())
-
-    def synchronize(self) -> None:
-        self._event.synchronize()
-
-    def elapsed_ms(self, end: object) -> float:
-        if not isinstance(end, CudaEvent) or not (self.recorded and end.recorded):
-            raise RuntimeError("elapsed_time: both events must be recorded before measuring the time between them")
-        return float(self._event.elapsed_time(end._event))
+from .base import DeviceEvent
 
 
 class CudaBackend:
@@ -60,8 +41,8 @@ class CudaBackend:
     def seed(self) -> int:
         return int(self.generator().seed())
 
-    def new_timing_event(self) -> CudaEvent:
-        return CudaEvent()
+    def new_timing_event(self) -> DeviceEvent:
+        return DeviceEvent(torch.cuda.Event)
 
     def autocast_dtype(self) -> torch.dtype:
         return torch.float16

@@ -6,30 +6,9 @@ import platform
 
 import torch
 
+from .base import DeviceEvent
+
 _UNSUPPORTED = {torch.float64, torch.complex128}
-
-
-class MpsEvent:
-    """torch.mps.Event with timing: MPS runs asynchronously, so only the device's own events time it."""
-
-    def __init__(self) -> None:
-        self._event = torch.mps.Event(enable_timing=True)
-        self.recorded = False
-
-    def record(self) -> None:
-        self._event.record()
-        self.recorded = True
-
-    def query(self) -> bool:
-        return bool(self._event.query())
-
-    def synchronize(self) -> None:
-        self._event.synchronize()
-
-    def elapsed_ms(self, end: object) -> float:
-        if not isinstance(end, MpsEvent) or not (self.recorded and end.recorded):
-            raise RuntimeError("elapsed_time: both events must be recorded before measuring the time between them")
-        return float(self._event.elapsed_time(end._event))
 
 
 class MpsBackend:
@@ -66,8 +45,8 @@ class MpsBackend:
         torch.mps.seed()
         return int(self.generator().initial_seed())
 
-    def new_timing_event(self) -> MpsEvent:
-        return MpsEvent()
+    def new_timing_event(self) -> DeviceEvent:
+        return DeviceEvent(torch.mps.Event)
 
     def autocast_dtype(self) -> torch.dtype:
         return torch.float16
