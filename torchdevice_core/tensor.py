@@ -227,11 +227,6 @@ def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
     return tcls
 
 
-def in_compiled_code() -> bool:
-    """Inside torch.compile (tracing, or a compiled callable running): tensors are what they really are."""
-    return bool(IN_COMPILED[0]) or _compiling()
-
-
 def _target_device_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """``(self, "cuda", ...)`` / ``device="cuda"`` with the source device replaced by the target."""
     active = _session.ACTIVE
