@@ -17,6 +17,16 @@ def pytest_torchdevice_select_device(config: pytest.Config, worker_id: str | Non
     """
 
 
+def pytest_torchdevice_register_targets(register: Any) -> None:
+    """Add target device types: call ``register(name, make_backend, is_available)``.
+
+    ``make_backend(index)`` returns a ``torchdevice_core.backends.Backend`` (``index``: the ``:N`` of
+    ``--target-device=name:N``, or None); ``is_available()`` says whether this machine has it.  Registered names
+    are valid ``--target-device`` values.  Implement it in an installed plugin or one loaded with ``-p``: the
+    command line is checked before conftest files load.
+    """
+
+
 def pytest_torchdevice_options(config: pytest.Config, options: dict[str, Any]) -> None:
     """Adjust the core options (``torchdevice_core.Options`` fields) in place before activation."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .options import TARGET_CHOICES, normalise_target
+from .options import normalise_target, target_choices
 
 MARKERS = (
     "requires_cuda: needs real CUDA hardware; skipped (with the reason) when the target device is not CUDA",
@@ -22,7 +22,7 @@ MARKERS = (
 
 def _validated(devices: tuple[Any, ...], marker: str) -> tuple[str, ...]:
     if not devices:
-        raise pytest.UsageError(f"@pytest.mark.{marker}() needs at least one device ({TARGET_CHOICES})")
+        raise pytest.UsageError(f"@pytest.mark.{marker}() needs at least one device ({target_choices()})")
     out = []
     for device in devices:
         text = normalise_target(device) if isinstance(device, str) else None

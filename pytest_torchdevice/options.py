@@ -8,34 +8,56 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from torchdevice_core import registry
+
 TARGET_ENV = "PYTEST_TARGET_DEVICE"
-TARGET_CHOICES = "cpu, mps, cuda, cuda:N, auto"
-_TARGET = re.compile(r"^(cpu|mps|cuda|auto)(?::(\d+))?$")
+_TARGET = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
 _NAMES = ("cpu", "mps", "cuda", "auto")
 SOURCE_CHOICES = ("cuda", "mps")
 FLOAT64_POLICIES = ("error", "downcast", "cpu")
 
 
-def normalise_target(value: str) -> str | None:
-    """``" CUDA:1"`` -> ``"cuda:1"``; None when malformed.  Only cuda takes an index."""
+def normalise_target(value: str, extra: Collection[str] = ()) -> str | None:
+    """``" CUDA:1"`` -> ``"cuda:1"``; None when malformed.  cuda and plugin-registered targets (``extra``, or
+    the core's registry) take an index."""
     text = value.strip().lower()
     match = _TARGET.match(text)
-    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
+    if match is None:
+        return None
+    name, index = match.groups()
+    registered = name in extra or name in registry.target_names()
+    if (name not in _NAMES and not registered) or (index is not None and name != "cuda" and not registered):
         return None
     return text
 
 
-def target_type(value: str) -> str:
-    """argparse ``type=``: a malformed target is a usage error at parse time (exit code 4)."""
-    text = normalise_target(value)
-    if text is None:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a valid target device; valid choices: {TARGET_CHOICES}")
-    return text
+def target_choices(extra: Collection[str] = ()) -> str:
+    known = registry.target_names()
+    return registry.target_choices() + "".join(f", {n}, {n}:N" for n in sorted(extra) if n not in known)
+
+
+def make_target_type(plugin_targets: Callable[[], Collection[str]]) -> Callable[[str], str]:
+    """argparse ``type=``: a malformed target is a usage error at parse time (exit code 4).
+
+    ``plugin_targets`` gives the names installed plugins add (``pytest_torchdevice_register_targets``).
+    """
+
+    def target_type(value: str) -> str:
+        extra = plugin_targets()
+        text = normalise_target(value, extra)
+        if text is None:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not a valid target device; valid choices: {target_choices(extra)}"
+            )
+        return text
+
+    return target_type
 
 
 def positive_int(value: str) -> int:
@@ -55,12 +77,13 @@ def seed_type(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer seed") from None
 
 
-def add_options(parser: pytest.Parser) -> None:
+def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[str]] = tuple) -> None:
     group = parser.getgroup("torchdevice", "pytest-torchdevice: run CUDA-written tests on another device")
     group.addoption(
-        "--target-device", dest="target_device", type=target_type, default=None, metavar="DEVICE",
-        help=f"redirect CUDA code to DEVICE ({TARGET_CHOICES}); default: off. Also ${TARGET_ENV} and the "
-        "'target_device' ini key.",
+        "--target-device", dest="target_device", type=make_target_type(plugin_targets), default=None,
+        metavar="DEVICE",
+        help=f"redirect CUDA code to DEVICE ({target_choices()}, or a target a plugin registered); default: "
+        f"off. Also ${TARGET_ENV} and the 'target_device' ini key.",
     )
     group.addoption(
         "--torchdevice-seed", dest="torchdevice_seed", type=seed_type, default=None, metavar="N",
@@ -113,7 +136,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("source_device", "the device the suite was written for (cuda or mps)", default=None)
     parser.addini("simulate_limits", "enforce these device limits on the target (mps)", default=None)
     parser.addini("mps_float64", "float64 policy under MPS limits: error, downcast or cpu", default=None)
-    parser.addini("target_device", f"redirect CUDA code to this device ({TARGET_CHOICES})", default=None)
+    parser.addini("target_device", f"redirect CUDA code to this device ({target_choices()})", default=None)
     parser.addini("torchdevice_seed", "seed torch before every test", default=None)
     parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs", type="bool", default=False)
     parser.addini("torchdevice_device_count", "number of emulated CUDA devices", default=None)
@@ -149,25 +172,25 @@ def _ini(config: pytest.Config, name: str) -> Any:
         return None
 
 
-def resolve_target(config: pytest.Config, environ: dict[str, str]) -> Setting | None:
+def resolve_target(config: pytest.Config, environ: dict[str, str], extra: Collection[str] = ()) -> Setting | None:
     """The requested target and where it came from, or None when the plugin is to stay off."""
     cli = option(config, "target_device")
     if cli:
         return Setting(cli, "--target-device")
     env = environ.get(TARGET_ENV, "").strip()
     if env:
-        text = normalise_target(env)
+        text = normalise_target(env, extra)
         if text is None:
             raise pytest.UsageError(
-                f"${TARGET_ENV}={env!r} is not a valid target device; valid choices: {TARGET_CHOICES}"
+                f"${TARGET_ENV}={env!r} is not a valid target device; valid choices: {target_choices(extra)}"
             )
         return Setting(text, f"${TARGET_ENV}")
     ini = _ini(config, "target_device")
     if ini:
-        text = normalise_target(str(ini))
+        text = normalise_target(str(ini), extra)
         if text is None:
             raise pytest.UsageError(
-                f"ini target_device={ini!r} is not a valid target device; valid choices: {TARGET_CHOICES}"
+                f"ini target_device={ini!r} is not a valid target device; valid choices: {target_choices(extra)}"
             )
         return Setting(text, "ini target_device")
     return None
@@ -226,7 +249,7 @@ class PluginSettings:
         }
 
 
-def read_settings(config: pytest.Config, environ: dict[str, str]) -> PluginSettings:
+def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collection[str] = ()) -> PluginSettings:
     def flag(name_: str, ini: str, default: bool) -> bool:
         value = option(config, name_)
         if value is not None:
@@ -249,7 +272,7 @@ def read_settings(config: pytest.Config, environ: dict[str, str]) -> PluginSetti
         source=_choice(config, "source_device", SOURCE_CHOICES) or "cuda",
         simulate_limits=_choice(config, "simulate_limits", ("mps",)),
         mps_float64=_choice(config, "mps_float64", FLOAT64_POLICIES) or "error",
-        target=resolve_target(config, environ),
+        target=resolve_target(config, environ, extra),
         seed=seed,
         strict=flag("torchdevice_strict", "torchdevice_strict", False),
         report_path=option(config, "torchdevice_report"),

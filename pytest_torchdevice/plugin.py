@@ -37,8 +37,25 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    add_options(parser, lambda: plugin_targets(pluginmanager))
+
+
+def plugin_targets(pluginmanager: pytest.PytestPluginManager) -> dict[str, tuple[Any, Any]]:
+    """Targets plugins add (``pytest_torchdevice_register_targets``), asked once per plugin manager.
+
+    They enter the core's registry only for the session that activates (and leave it at its end).
+    """
+    found: dict[str, tuple[Any, Any]] | None = getattr(pluginmanager, "_torchdevice_targets", None)
+    if found is None:
+        found = {}
+
+        def register(name: str, make_backend: Any, is_available: Any = lambda: True) -> None:
+            found[str(name).lower()] = (make_backend, is_available)
+
+        pluginmanager.hook.pytest_torchdevice_register_targets(register=register)
+        pluginmanager._torchdevice_targets = found  # type: ignore[attr-defined]
+    return found
 
 
 def _cuda_count() -> int:
@@ -68,12 +85,19 @@ def decide_device(config: pytest.Config, worker_id: str | None) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
-    settings = read_settings(early_config, dict(os.environ))
+    targets = plugin_targets(early_config.pluginmanager)
+    settings = read_settings(early_config, dict(os.environ), targets)
     state = PluginState(settings)
     early_config.stash[STATE_KEY] = state
     if settings.target is None:
         return
     early_config.hook.pytest_torchdevice_options(config=early_config, options=state.options)
+    if targets:
+        from torchdevice_core.registry import register_target
+
+        for name, (make_backend, is_available) in targets.items():
+            register_target(name, make_backend, is_available)
+            early_config.add_cleanup(lambda name=name: _unregister(name))  # type: ignore[misc]
     _enable_mps_fallback(early_config, state)
     worker, _ = env_worker()
     device = decide_device(early_config, worker)
@@ -98,6 +122,12 @@ def _enable_mps_fallback(config: pytest.Config, state: PluginState) -> None:
         ), stacklevel=1)
     os.environ[FALLBACK_ENV] = "1"
     config.add_cleanup(lambda: _unset(FALLBACK_ENV))
+
+
+def _unregister(name: str) -> None:
+    from torchdevice_core.registry import unregister_target
+
+    unregister_target(name)
 
 
 def _unset(name: str) -> None:

@@ -6,11 +6,15 @@
         torch.cuda.synchronize()            # emulated
 
 Public API: ``activate``, ``deactivate``, ``redirected``, ``active``, the error types and ``Options``.
+The names load on first use (PEP 562), so ``torchdevice_core.registry`` can be imported without torch:
+the pytest plugin reads registered targets while parsing its command line, before anything needs torch.
 """
 
 from __future__ import annotations
 
-from .activation import Handle, activate, active, deactivate, redirected
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ActivationError,
     TargetSpecError,
@@ -18,10 +22,36 @@ from .errors import (
     TorchDeviceError,
     UnemulatableError,
 )
-from .report import RecordSnapshot, RedirectRecord
-from .session import Options, Redirection
-from .spec import TARGET_CHOICES, Target, available_devices, parse_target, resolve_target
-from .tensor import EmulatedTensor, is_emulated, real_device
+from .registry import register_target, unregister_target
+
+if TYPE_CHECKING:
+    from .activation import Handle, activate, active, deactivate, redirected
+    from .report import RecordSnapshot, RedirectRecord
+    from .session import Options, Redirection
+    from .spec import TARGET_CHOICES, Target, available_devices, parse_target, resolve_target
+    from .tensor import EmulatedTensor, is_emulated, real_device
+
+_LAZY = {
+    "Handle": "activation", "activate": "activation", "active": "activation", "deactivate": "activation",
+    "redirected": "activation", "RecordSnapshot": "report", "RedirectRecord": "report", "Options": "session",
+    "Redirection": "session", "TARGET_CHOICES": "spec", "Target": "spec", "available_devices": "spec",
+    "parse_target": "spec", "resolve_target": "spec", "EmulatedTensor": "tensor", "is_emulated": "tensor",
+    "real_device": "tensor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'torchdevice_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "TARGET_CHOICES",
@@ -45,6 +75,8 @@ __all__ = [
     "parse_target",
     "real_device",
     "redirected",
+    "register_target",
     "resolve_target",
+    "unregister_target",
 ]
 __version__ = "0.1.0"

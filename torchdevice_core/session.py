@@ -101,7 +101,10 @@ class Redirection:
         return self.target.type == self.source
 
     def describe(self) -> str:
-        return f"{self.source} -> {self.target.device}"
+        name = self.target.spec.partition(":")[0]
+        if name in ("auto", self.target.type):
+            return f"{self.source} -> {self.target.device}"
+        return f"{self.source} -> {self.target.spec} ({self.target.device})"  # a registered target
 
     def armed_ledger(self) -> StorageLedger:
         """The memory ledger, counting from now on (and everything redirected that is still alive)."""

@@ -9,10 +9,12 @@ from typing import Protocol
 import torch
 
 from .errors import TargetSpecError, TargetUnavailableError
+from .registry import registered_target, target_choices, target_names
 
 TARGET_CHOICES = "cpu, mps, cuda, cuda:N, auto"
 SOURCE_CHOICES = ("cuda", "mps")
-_SPEC = re.compile(r"^(cpu|mps|cuda|auto)(?::(\d+))?$")
+_SPEC = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
+_BUILTIN = ("cpu", "mps", "cuda", "auto")
 
 # Captured at import, before any redirection: availability must always be the machine's truth.
 _real_cuda_is_available = torch.cuda.is_available
@@ -27,8 +29,12 @@ def parse_target(value: str, source: str = "") -> str:
     """
     text = value.strip().lower() if isinstance(value, str) else None
     match = _SPEC.match(text) if text else None
-    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
-        raise TargetSpecError(value, TARGET_CHOICES, source)
+    name = match.group(1) if match else None
+    registered = name is not None and registered_target(name) is not None
+    if match is None or (name not in _BUILTIN and not registered):
+        raise TargetSpecError(value, target_choices(), source)
+    if match.group(2) is not None and name != "cuda" and not registered:
+        raise TargetSpecError(value, target_choices(), source)
     assert text is not None
     return text
 
@@ -55,7 +61,13 @@ def available_devices(probe: HardwareProbe | None = None) -> list[str]:
     if probe.mps_available():
         found.append("mps")
     found.extend(f"cuda:{i}" for i in range(probe.cuda_device_count()))
+    found.extend(name for name in target_names() if _registered_available(name))
     return found
+
+
+def _registered_available(name: str) -> bool:
+    entry = registered_target(name)
+    return entry is not None and bool(entry.is_available())
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,11 @@ def resolve_target(value: str, probe: HardwareProbe | None = None, source: str =
     spec = parse_target(value, source)
     probe = probe or RealProbe()
     name, _, index = spec.partition(":")
+    entry = registered_target(name)
+    if entry is not None:
+        if not entry.is_available():
+            raise TargetUnavailableError(spec, available_devices(probe), f"the {name} backend says it is unavailable")
+        return Target(spec, entry.make_backend(int(index) if index else None).device)
     if name == "auto":
         if probe.cuda_device_count() > 0:
             return Target(spec, torch.device("cuda", 0))

@@ -88,3 +88,35 @@ def test_options_are_in_their_own_help_group(pytester: pytest.Pytester) -> None:
 def test_bad_numeric_options(pytester: pytest.Pytester) -> None:
     assert pytester.runpytest("--torchdevice-device-count=0").ret == pytest.ExitCode.USAGE_ERROR
     assert pytester.runpytest("--torchdevice-seed=abc").ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_plugin_can_register_a_target(pytester: pytest.Pytester) -> None:
+    """``pytest_torchdevice_register_targets``: a new target name, valid on the command line, with its backend."""
+    pytester.makepyfile(fakegpu_plugin="""
+        from torchdevice_core.backends import CpuBackend
+
+        class FakeGpu(CpuBackend):
+            name = "fakegpu"
+
+            def device_name(self):
+                return "Fake GPU"
+
+        def pytest_torchdevice_register_targets(register):
+            register("fakegpu", lambda index: FakeGpu())
+    """)
+    pytester.makepyfile(test_it="""
+        import torch
+
+        def test_runs_on_the_registered_target(target_device):
+            assert torch.cuda.get_device_name() == "Fake GPU"
+            assert torch.randn(2, device="cuda").is_cuda and target_device.type == "cpu"
+    """)
+    pytester.syspathinsert()
+    result = pytester.runpytest("-p", "fakegpu_plugin", "--target-device=fakegpu")
+    result.stdout.fnmatch_lines(["torchdevice: cuda -> fakegpu (cpu) (from --target-device)"])
+    result.assert_outcomes(passed=1)
+    bad = pytester.runpytest("-p", "fakegpu_plugin", "--target-device=fakegpu2")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*valid choices: cpu, mps, cuda, cuda:N, auto, fakegpu, fakegpu:N*"])
+    unknown = pytester.runpytest("--target-device=fakegpu")  # the registration ends with its session
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
