@@ -143,3 +143,35 @@ def test_real_probe_is_not_fooled_by_the_emulation() -> None:
         assert torch.cuda.device_count() == 3
         assert (RealProbe().cuda_device_count(), RealProbe().mps_available()) == before
         assert td.resolve_target("auto").device == td.resolve_target("auto", FakeProbe(*before)).device
+
+
+def test_registered_targets_parse_resolve_and_activate() -> None:
+    from torchdevice_core.backends import CpuBackend
+
+    made: list[int | None] = []
+
+    def make_backend(index: int | None) -> CpuBackend:
+        made.append(index)
+        return CpuBackend()
+
+    td.register_target("fakegpu", make_backend)
+    try:
+        assert td.parse_target(" FakeGPU:2 ") == "fakegpu:2"
+        assert "fakegpu" in td.available_devices()
+        with pytest.raises(td.TargetSpecError, match="fakegpu, fakegpu:N"):
+            td.parse_target("fakegpuu")
+        with td.redirected("fakegpu:1") as handle:
+            assert handle.session.describe() == "cuda -> fakegpu:1 (cpu)"
+            assert torch.ones(1, device="cuda").is_cuda
+        assert made and made[-1] == 1
+        td.register_target("sleepy", make_backend, is_available=lambda: False)
+        with pytest.raises(td.TargetUnavailableError, match="sleepy"):
+            td.resolve_target("sleepy")
+    finally:
+        td.unregister_target("fakegpu")
+        td.unregister_target("sleepy")
+    with pytest.raises(td.TargetSpecError):
+        td.parse_target("fakegpu")
+    for bad in ("cuda", "CPU", "9x", ""):
+        with pytest.raises(ValueError, match="cannot be registered"):
+            td.register_target(bad, make_backend)
