@@ -99,7 +99,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
             register_target(name, make_backend, is_available)
             early_config.add_cleanup(lambda name=name: _unregister(name))  # type: ignore[misc]
     _enable_mps_fallback(early_config, state)
-    worker, _ = env_worker()
+    worker = env_worker()
     device = decide_device(early_config, worker)
     assert device is not None
     early_config.add_cleanup(state.deactivate)

@@ -35,10 +35,9 @@ def assign_device(requested: str, index: int | None, cuda_count: int) -> str:
     return requested
 
 
-def env_worker() -> tuple[str | None, int | None]:
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    return worker, (int(count) if count and count.isdigit() else None)
+def env_worker() -> str | None:
+    """This process's xdist worker id (``gw1``), from the environment: ``workerinput`` arrives too late."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
 
 
 class XdistHooks:

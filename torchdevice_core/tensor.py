@@ -416,14 +416,15 @@ def split_to_args(args: tuple, kwargs: dict) -> tuple[Any, Any, bool, bool, Any]
 
 
 def to_target(t: torch.Tensor, index: int, dtype: Any = None, non_blocking: bool = False,
-              memory_format: Any = torch.preserve_format) -> torch.Tensor:
-    """Copy ``t`` onto the target as virtual device ``index`` (a real transfer always copies)."""
+              memory_format: Any = torch.preserve_format, emulate: bool = True) -> torch.Tensor:
+    """Copy ``t`` onto the target as virtual device ``index`` (a real transfer always copies, so mutating the
+    result never touches ``t``); ``emulate=False`` leaves the copy a plain target tensor."""
     active = _session.ACTIVE
     assert active is not None
     with _Disable():
         out = _orig_to(t, device=active.target.device, dtype=dtype, non_blocking=non_blocking, copy=True,
                        memory_format=memory_format)
-    if type(out) is not _Tensor:  # a subclass of the caller's own: leave its type alone
+    if not emulate or type(out) is not _Tensor:  # (a subclass of the caller's own keeps its type)
         return out
     return promote(out, emulated_class(active.source, index))
 

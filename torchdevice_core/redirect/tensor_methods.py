@@ -28,6 +28,7 @@ from ..tensor import (
     parse_legacy_type,
     promote,
     split_to_args,
+    to_target,
 )
 
 _TensorBase = torch._C.TensorBase
@@ -96,17 +97,12 @@ def _make_to(session: Redirection) -> Callable[..., Any]:
 
 def _copy_to_target(session: Redirection, t: torch.Tensor, index: int, dtype: Any, non_blocking: bool,
                     memory_format: Any) -> Any:
-    # a host->device transfer always makes a new tensor: mutating it must not touch the original
     if session.mps_limits:
         wanted = session.limit_dtype(dtype or t.dtype)
         if wanted is None:
             return t  # float64 stays on the CPU (Options.mps_float64 == "cpu")
         dtype = wanted if wanted != t.dtype or dtype is not None else None
-    out = _TensorBase.to(t, device=session.target.device, dtype=dtype, non_blocking=non_blocking, copy=True,
-                         memory_format=memory_format)
-    if session.options.emulate_identity and type(out) is torch.Tensor:
-        promote(out, emulated_class(session.source, index))
-    return out
+    return to_target(t, index, dtype, non_blocking, memory_format, emulate=session.options.emulate_identity)
 
 
 def _make_cuda(session: Redirection) -> Callable[..., Any]:
