@@ -1,5 +1,6 @@
-"""Shared fixtures. ``torch`` is imported here, at the top, before any test module (STYLE fact 2: in-process
-pytester runs whose inner tests import torch break on the second run unless the outer conftest imports it)."""
+"""Shared fixtures. ``torch`` is imported here, at the top, before any test module (see Note
+[pytester: import torch in the outer conftest] in docs/notes.md: in-process pytester runs whose inner tests import
+torch break on the second run unless the outer conftest imports it)."""
 
 from __future__ import annotations
 

@@ -320,7 +320,10 @@ def test_patcher_undo_restores_inherited_and_missing_attributes() -> None:
 
 # ---------------------------------------------------------------------- the factory list is torch's own
 def _schema_device_functions() -> set[str]:
-    """Public ``torch.*`` functions whose aten schema takes ``device`` (STYLE fact 7), computed afresh."""
+    """Public ``torch.*`` functions whose aten schema takes ``device``, computed afresh.
+
+    See Note [torch's own list of functions that take a device] in docs/notes.md.
+    """
     names = set()
     for schema in torch._C._jit_get_all_schemas():
         if not schema.name.startswith("aten::"):

@@ -1,4 +1,7 @@
-"""``torch.compile`` while active (eager and inductor) and after deactivation (STYLE fact 10)."""
+"""``torch.compile`` while active (eager and inductor) and after deactivation.
+
+See Note [dynamo: one function object per patched name] in docs/notes.md.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +79,7 @@ def test_compile_works_after_deactivation() -> None:
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     model(torch.ones(1, 2)).sum().backward()
-    opt.step()  # STYLE fact 10: a left-over trace rule would make every optimizer step fail
+    opt.step()  # Note [dynamo: one function object per patched name]: a left-over rule fails every step
     assert torch.compile(lambda x: x.cos(), backend="eager")(torch.zeros(2)).tolist() == [1.0, 1.0]
 
 

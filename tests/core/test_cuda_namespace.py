@@ -177,7 +177,7 @@ def test_event_without_timing_raises_value_error(handle: td.Handle) -> None:
     a.record()
     b.record()
     b.synchronize()
-    with pytest.raises(ValueError, match="enable_timing=True"):  # STYLE fact 17
+    with pytest.raises(ValueError, match="enable_timing=True"):  # Note [Event.elapsed_time without enable_timing]
         a.elapsed_time(b)
 
 
@@ -321,7 +321,7 @@ def test_rng_state_round_trip(handle: td.Handle) -> None:
 
 
 def test_fork_rng_restores(handle: td.Handle) -> None:
-    torch.manual_seed(0)  # STYLE fact 11: calls torch.cuda.manual_seed_all; must not recurse
+    torch.manual_seed(0)  # Note [torch.manual_seed seeds CUDA too]: must not recurse
     before = torch.cuda.get_rng_state()
     with torch.random.fork_rng(devices=[0]):
         torch.cuda.manual_seed(99)

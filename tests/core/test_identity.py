@@ -75,7 +75,7 @@ def test_moving_to_cuda_gives_a_copy(forth: object) -> None:
     dev = forth(host)  # type: ignore[operator]
     assert dev.is_cuda
     dev[0] = 5.0
-    assert host[0].item() == 0.0  # STYLE fact 13: natively on CPU this would be the same tensor
+    assert host[0].item() == 0.0  # Note [a host-to-device move copies]
 
 
 def test_same_device_moves_return_self_as_on_cuda() -> None:
@@ -104,7 +104,7 @@ def test_results_of_ops_stay_emulated() -> None:
 def test_result_asked_on_cpu_is_not_cuda() -> None:
     x = torch.randn(3, device="cuda")
     y = torch.zeros_like(x, device="cpu")
-    assert not y.is_cuda and type(y) is torch.Tensor  # STYLE fact 20
+    assert not y.is_cuda and type(y) is torch.Tensor  # Note [what CUDA-written suites assert]
     z = x.new_zeros(2, device="cpu")
     assert not z.is_cuda
     w = torch.randn(3)

@@ -57,7 +57,7 @@ def test_legacy_cuda_amp_autocast(handle: td.Handle) -> None:
 def test_autocast_cpu_is_untouched(handle: td.Handle) -> None:
     layer = torch.nn.Linear(8, 4)
     with torch.autocast("cpu"):
-        assert layer(torch.randn(2, 8)).dtype == torch.bfloat16  # STYLE fact 16: CPU's own default
+        assert layer(torch.randn(2, 8)).dtype == torch.bfloat16  # Note [CPU autocast defaults to bfloat16]
 
 
 def _legacy_scaler() -> torch.amp.GradScaler:

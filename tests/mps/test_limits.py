@@ -18,7 +18,7 @@ needs_mac = pytest.mark.skipif(not torch.backends.mps.is_available(), reason="ne
 def test_kernel_list_is_read_from_the_installed_torch() -> None:
     assert native_functions_yaml() is not None
     missing = missing_mps_kernels()
-    # MPS.md lists these as having no MPS kernel in torch 2.13 ...
+    # Note [MPS kernels: read native_functions.yaml]: no MPS kernel in torch 2.13 ...
     for op in ("heaviside.out", "take", "put_", "geqrf", "linalg_eig", "_ctc_loss", "_pdist_forward",
                "adaptive_avg_pool3d.out", "segment_reduce", "_fused_adagrad_"):
         assert op in missing, op
