@@ -284,7 +284,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "teardown":
         diff = _record_since_start(item)
         if diff is not None:
-            report.user_properties.append((PROPERTY, test_record(diff)))
+            report.user_properties.append((PROPERTY, test_record(diff, root=str(item.config.rootpath))))
     return report
 
 

@@ -7,6 +7,7 @@ works in-process and on the xdist controller.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +18,27 @@ import pytest
 PROPERTY = "torchdevice"
 
 
-def test_record(diff: Any, note: str | None = None) -> dict[str, Any]:
-    """The JSON-able record of one test from a ``RecordSnapshot`` diff."""
-    data: dict[str, Any] = {"redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
-    for (kind, api), count in sorted(diff.counts.items()):
-        data[kind][api] = count
-    if diff.sites:
-        data["call_sites"] = {f"{kind}:{api}": dict(sorted(sites.items())) for (kind, api), sites in diff.sites.items()}
+def test_record(diff: Any, note: str | None = None, root: str | None = None) -> dict[str, Any]:
+    """The JSON-able record of one test from a ``RecordSnapshot`` diff (its ``as_dict()`` plus ``cuda_path``).
+
+    Call sites under ``root`` (pytest's rootdir) are written relative to it, as node ids are.
+    """
+    data: dict[str, Any] = diff.as_dict()
+    if root and "call_sites" in data:
+        data["call_sites"] = {key: {_relative(site, root): n for site, n in sites.items()}
+                              for key, sites in data["call_sites"].items()}
     data["cuda_path"] = bool(data["redirected"] or data["refused"])
     if note:
         data["note"] = note
     return data
+
+
+def _relative(site: str, root: str) -> str:
+    path, sep, line = site.rpartition(":")
+    prefix = root.rstrip(os.sep) + os.sep
+    if sep and path.startswith(prefix):
+        return f"{path[len(prefix):]}:{line}"
+    return site
 
 
 @dataclass

@@ -10,7 +10,7 @@ import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["redirected", "emulated", "refused", "mps"]
 KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps")
@@ -56,13 +56,19 @@ class RecordSnapshot:
     def total(self, kind: Kind | None = None) -> int:
         return sum(n for (k, _), n in self.counts.items() if kind is None or k == kind)
 
-    def as_dict(self) -> dict[str, dict[str, dict[str, object]]]:
-        out: dict[str, dict[str, dict[str, object]]] = {}
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        """The counters in the shape of a test's entry in the plugin's JSON report.
+
+        ``{"redirected": {api: n}, "emulated": {...}, "refused": {...}, "mps": {...}}``, plus
+        ``"call_sites": {"kind:api": {"file:line": n}}`` when call sites were recorded (absolute file names
+        here; the plugin's report makes those under pytest's rootdir relative, like node ids).
+        """
+        out: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
         for (kind, api), n in sorted(self.counts.items()):
-            entry: dict[str, object] = {"count": n}
-            if (kind, api) in self.sites:
-                entry["call_sites"] = dict(sorted(self.sites[(kind, api)].items()))
-            out.setdefault(kind, {})[api] = entry
+            out[kind][api] = n
+        if self.sites:
+            out["call_sites"] = {f"{kind}:{api}": dict(sorted(sites.items()))
+                                 for (kind, api), sites in sorted(self.sites.items())}
         return out
 
 

@@ -38,7 +38,7 @@ def test_json_report_per_test(pytester: pytest.Pytester) -> None:
     assert red["redirected"] == {"torch.randn": 1}
     assert red["emulated"] == {"torch.cuda.synchronize": 1}
     sites = red["call_sites"]["redirected:torch.randn"]
-    assert sites == {f"{source}:{line}": 1}
+    assert sites == {f"{source.relative_to(pytester.path)}:{line}": 1}  # relative to the rootdir, as node ids
     assert tests["test_suite.py::test_plain"]["cuda_path"] is False
     queries = tests["test_suite.py::test_queries_only"]
     assert (queries["cuda_path"], queries["redirected"], queries["emulated"]) == (
