@@ -57,12 +57,14 @@ class PluginState:
     def activate(self, device: str, source_name: str) -> None:
         import torchdevice_core as core
 
-        if core.active() is not None and (self.handle is None or not self.handle.active):
-            core.deactivate()  # inherited from a parent process through the .pth hook: this process decides
         try:
+            if core.active() is not None and (self.handle is None or not self.handle.active):
+                core.deactivate()  # inherited from a parent process through the .pth hook: this process decides
             self.handle = core.activate(device, source=self.source, **self.options)
         except core.TargetUnavailableError as exc:
             raise pytest.UsageError(f"{source_name}={device!r}: {exc}") from None
+        except core.UnsupportedTorchError as exc:
+            raise pytest.UsageError(str(exc)) from None
         except (core.TargetSpecError, ValueError) as exc:
             raise pytest.UsageError(f"{source_name}: {exc}") from None
         self.device = device

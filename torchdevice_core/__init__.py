@@ -21,6 +21,7 @@ from .errors import (
     TargetUnavailableError,
     TorchDeviceError,
     UnemulatableError,
+    UnsupportedTorchError,
 )
 from .registry import register_target, unregister_target
 
@@ -44,7 +45,14 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'torchdevice_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    try:
+        imported = importlib.import_module(f".{module}", __name__)
+    except (ImportError, AttributeError):
+        from . import compat  # a torch too old (or too new) for a module-level import: say which and why
+
+        compat.check()
+        raise
+    value = getattr(imported, name)
     globals()[name] = value
     return value
 
@@ -67,6 +75,7 @@ __all__ = [
     "TargetUnavailableError",
     "TorchDeviceError",
     "UnemulatableError",
+    "UnsupportedTorchError",
     "activate",
     "active",
     "available_devices",

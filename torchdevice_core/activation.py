@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from . import compat
 from . import session as _session
 from . import tensor as _tensor
 from .backends import backend_for
@@ -209,6 +210,7 @@ def activate(target: str = "auto", *, source: str = "cuda", probe: HardwareProbe
     while active raise ``ActivationError``.  A target the machine lacks raises ``TargetUnavailableError``.
     """
     global _current
+    compat.check()  # before anything is patched: a torch without an internal we need fails here, by name
     resolved = resolve_target(target, probe)
     src = parse_source(source)
     opts = Options(**options)

@@ -34,6 +34,10 @@ class ActivationError(TorchDeviceError, RuntimeError):
     """Activation requested in a way that would silently change an active redirection."""
 
 
+class UnsupportedTorchError(ActivationError):
+    """The installed torch lacks an internal the patches need (see ``torchdevice_core.compat``)."""
+
+
 class UnemulatableError(TorchDeviceError, NotImplementedError):
     """A source-device API that cannot be reproduced on the target; raised instead of faking success."""
 

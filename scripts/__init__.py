@@ -1,0 +1,1 @@
+"""Developer scripts: the quick start (dev.py) and the torch-versions run (torch_versions.py)."""
