@@ -138,6 +138,8 @@ def check(version: str, root: Path, keep: bool, workers: str, extra: Sequence[st
         probe = run([str(python), "-c", PROBE], log, timeout=600)
         last = (probe.stdout.strip().splitlines() or ["(no output)"])[-1]
         outcome.activation = "ok" if probe.returncode == 0 and last == "activation ok" else last
+        if outcome.activation != "ok":
+            return outcome  # every test would fail the same way: the refusal is the result
         junit = root / f"torch-{version}.xml"
         run([str(python), "-m", "pytest", "-n", workers, "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
              *extra], log, timeout=7200)

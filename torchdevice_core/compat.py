@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .errors import UnsupportedTorchError
 
-SUPPORTED = ">=2.4"
+SUPPORTED = ">=2.13"
 """The torch range pyproject.toml declares: the releases `scripts/torch_versions.py` saw pass."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.utils._foreach_utils as foreach_utils
@@ -42,3 +44,9 @@ def test_the_plugin_turns_it_into_a_usage_error(pytester: pytest.Pytester, monke
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: torch {torch.__version__} lacks internals pytest-torchdevice patches: "
                                  "torch.utils._foreach_utils._foreach_supported_types *"])
+
+
+def test_pyproject_declares_the_supported_range() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert f"torch{compat.SUPPORTED}" in pyproject["project"]["dependencies"]

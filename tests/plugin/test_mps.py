@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from torchdevice_core.mps.limits import missing_mps_kernels
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+# What the simulation predicts follows the installed torch's native_functions.yaml: torch 2.6 has no MPS kernel
+# for GradScaler's unscale op (2.13 has one), so the example's AMP test needs the CPU fallback there too.
+AMP_UNSCALE_HAS_NO_MPS_KERNEL = "_amp_foreach_non_finite_check_and_unscale_" in missing_mps_kernels()
 
 
 @pytest.fixture
@@ -28,9 +34,10 @@ def test_simulated_mps_predicts_float64_failures(cuda_suite: pytest.Pytester) ->
     report = cuda_suite.path / "r.json"
     result = cuda_suite.runpytest("cuda_suite", "--target-device=cpu", "--simulate-limits=mps",
                                   f"--torchdevice-report={report}")
+    hit = 3 if AMP_UNSCALE_HAS_NO_MPS_KERNEL else 2  # the AMP test falls back too on such a torch
     result.stdout.fnmatch_lines([
         "torchdevice: cuda -> cpu (from --target-device); simulated MPS limits: float64=error, cpu fallback=on",
-        "MPS limits hit by 2 tests (1 failed): *float64 (error) (1)*aten::heaviside (cpu fallback) (1)*",
+        f"MPS limits hit by {hit} tests (1 failed): *float64 (error) (1)*aten::heaviside (cpu fallback) (1)*",
     ])
     result.assert_outcomes(passed=7, failed=1, skipped=1)
     tests = json.loads(report.read_text())["tests"]
@@ -49,7 +56,8 @@ def test_without_fallback_missing_kernels_fail(cuda_suite: pytest.Pytester,
     monkeypatch.setenv("PYTORCH_ENABLE_MPS_FALLBACK", "0")
     result = cuda_suite.runpytest("cuda_suite", "--target-device=cpu", "--simulate-limits=mps",
                                   "--mps-float64=downcast")
-    result.assert_outcomes(passed=7, failed=1, skipped=1)
+    extra = 1 if AMP_UNSCALE_HAS_NO_MPS_KERNEL else 0  # the AMP test fails too on such a torch
+    result.assert_outcomes(passed=7 - extra, failed=1 + extra, skipped=1)
     result.stdout.fnmatch_lines(["FAILED cuda_suite/test_model.py::test_step_function - NotImplementedError*"])
 
 
