@@ -30,6 +30,9 @@ from ..tensor import (
     split_to_args,
     to_target,
 )
+from ..uninitialized import convert, is_uninitialized
+from .pinned import is_marked_pinned, is_pinned_patch, mark_pinned
+from .wrappers import give_identity, wrapped_index
 
 _TensorBase = torch._C.TensorBase
 
@@ -84,6 +87,8 @@ def _make_to(session: Redirection) -> Callable[..., Any]:
             return orig(self, *args, **kwargs)
         index = resolve(dev)
         if index is None:
+            if type(self) is not plain and wrapped_index(self) is not None:
+                return _wrapper_leaves(orig, self, args, kwargs)
             return orig(self, *args, **kwargs)
         parsed = split_to_args(args, kwargs)
         if parsed is None:
@@ -95,6 +100,29 @@ def _make_to(session: Redirection) -> Callable[..., Any]:
     return to
 
 
+def _wrapper_leaves(orig: Callable[..., Any], t: torch.Tensor, args: tuple, kwargs: dict) -> Any:
+    """A wrapper subclass on the emulated device sent elsewhere: it really is on the target already, so torch
+    would hand it back as is; CUDA copies it (through the class's own __torch_dispatch__), and so does this."""
+    parsed = split_to_args(args, kwargs)
+    if parsed is None:
+        return orig(t, *args, **kwargs)
+    dest, dtype, non_blocking, _, memory_format = parsed
+    return orig(t, device=dest, dtype=dtype, non_blocking=non_blocking, copy=True, memory_format=memory_format)
+
+
+def _make_cpu(session: Redirection) -> Callable[..., Any]:
+    orig = _TensorBase.cpu
+    orig_to = _TensorBase.to
+    plain = torch.Tensor
+
+    def cpu(self: torch.Tensor, memory_format: Any = torch.preserve_format) -> Any:
+        if type(self) is not plain and wrapped_index(self) is not None and not (IN_COMPILED[0] or _compiling()):
+            return orig_to(self, device="cpu", copy=True, memory_format=memory_format)
+        return orig(self, memory_format=memory_format)  # an emulated tensor goes through __torch_function__
+
+    return cpu
+
+
 def _copy_to_target(session: Redirection, t: torch.Tensor, index: int, dtype: Any, non_blocking: bool,
                     memory_format: Any) -> Any:
     if session.mps_limits:
@@ -102,7 +130,15 @@ def _copy_to_target(session: Redirection, t: torch.Tensor, index: int, dtype: An
         if wanted is None:
             return t  # float64 stays on the CPU (Options.mps_float64 == "cpu")
         dtype = wanted if wanted != t.dtype or dtype is not None else None
-    return to_target(t, index, dtype, non_blocking, memory_format, emulate=session.options.emulate_identity)
+    if type(t) is not torch.Tensor and wrapped_index(t) == index and dtype in (None, t.dtype):
+        return t  # a wrapper subclass already on this (emulated) device: CUDA returns it
+    out = to_target(t, index, dtype, non_blocking, memory_format, emulate=session.options.emulate_identity)
+    if type(t) is not torch.Tensor:
+        if is_uninitialized(t):  # a lazy module's tensor: uninitialized on CUDA too
+            return convert(t, out)
+        if type(out) is not torch.Tensor and not isinstance(out, EmulatedTensor):
+            return give_identity(session, out, index)  # a wrapper subclass, moved by its own __torch_dispatch__
+    return out
 
 
 def _make_cuda(session: Redirection) -> Callable[..., Any]:
@@ -180,7 +216,9 @@ def _make_pin_memory(session: Redirection) -> Callable[..., Any]:
         if isinstance(self, EmulatedTensor):
             return _TensorBase.pin_memory(self)  # raises as CUDA does, through __torch_function__
         emulated("Tensor.pin_memory")
-        return self.clone()  # a pinned copy is still a new host tensor
+        if is_marked_pinned(self):
+            return self  # already pinned: CUDA returns the tensor itself
+        return mark_pinned(self.clone())  # a new host copy, reported pinned (redirect/pinned.py)
 
     return pin_memory
 
@@ -207,11 +245,14 @@ def patches(session: Redirection) -> list[Patch]:
     }
     if session.source == "cuda":
         makers["cuda"] = _make_cuda(session)
+    if session.options.emulate_identity:
+        makers["cpu"] = _make_cpu(session)
     for name in _NEW_METHODS:
         makers[name] = _make_new(session, name)
     if session.target.type != "cuda":
         makers["pin_memory"] = _make_pin_memory(session)
         makers["record_stream"] = _make_record_stream(session)
+        makers["is_pinned"] = is_pinned_patch(session)
     return [
         Patch(torch.Tensor, name, PatchedMethod(fn, getattr(_TensorBase, name, None), name), f"redirect Tensor.{name}")
         for name, fn in makers.items()
