@@ -20,7 +20,7 @@ from .spec import HardwareProbe, Target, parse_source, resolve_target
 from .state import StateSnapshot, restore, snapshot
 
 _lock = threading.RLock()
-_HANDLED_METHODS = ("to", "cuda", "type", "pin_memory", "is_pinned", "cpu")
+_HANDLED_METHODS = ("to", "cuda", "type", "pin_memory", "is_pinned")
 
 
 class _Activation:

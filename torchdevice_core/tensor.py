@@ -87,6 +87,7 @@ class EmulatedTensor(torch.Tensor):
     _td_type: ClassVar[str]
     _td_tensor_class: ClassVar[type[EmulatedTensor]]
     _td_param_class: ClassVar[type[EmulatedTensor]]
+    _td_uninitialized_base: ClassVar[type | None] = None  # set on the lazy modules' twins (uninitialized.py)
 
     @property
     def device(self) -> torch.device:  # type: ignore[override]
@@ -436,7 +437,7 @@ def to_target(t: torch.Tensor, index: int, dtype: Any = None, non_blocking: bool
 
 def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
     out = _emulated_to(self, args, kwargs)
-    if getattr(self, "_td_uninitialized_base", None) is not None:  # a lazy module's tensor stays uninitialized
+    if self._td_uninitialized_base is not None:  # a lazy module's tensor stays uninitialized
         from .uninitialized import convert
 
         out = convert(self, out, (self,))
@@ -483,7 +484,7 @@ def emulated_cuda(self: EmulatedTensor, device: Any = None, non_blocking: bool =
     if index == self._td_index:
         return self
     out = to_target(self, index, None, non_blocking, memory_format)
-    if getattr(self, "_td_uninitialized_base", None) is not None:
+    if self._td_uninitialized_base is not None:
         from .uninitialized import convert
 
         out = convert(self, out)

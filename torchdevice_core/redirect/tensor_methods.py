@@ -87,8 +87,6 @@ def _make_to(session: Redirection) -> Callable[..., Any]:
             return orig(self, *args, **kwargs)
         index = resolve(dev)
         if index is None:
-            if type(self) is not plain and wrapped_index(self) is not None:
-                return _wrapper_leaves(orig, self, args, kwargs)
             return orig(self, *args, **kwargs)
         parsed = split_to_args(args, kwargs)
         if parsed is None:
@@ -98,29 +96,6 @@ def _make_to(session: Redirection) -> Callable[..., Any]:
         return _copy_to_target(session, self, index, dtype, non_blocking, memory_format)
 
     return to
-
-
-def _wrapper_leaves(orig: Callable[..., Any], t: torch.Tensor, args: tuple, kwargs: dict) -> Any:
-    """A wrapper subclass on the emulated device sent elsewhere: it really is on the target already, so torch
-    would hand it back as is; CUDA copies it (through the class's own __torch_dispatch__), and so does this."""
-    parsed = split_to_args(args, kwargs)
-    if parsed is None:
-        return orig(t, *args, **kwargs)
-    dest, dtype, non_blocking, _, memory_format = parsed
-    return orig(t, device=dest, dtype=dtype, non_blocking=non_blocking, copy=True, memory_format=memory_format)
-
-
-def _make_cpu(session: Redirection) -> Callable[..., Any]:
-    orig = _TensorBase.cpu
-    orig_to = _TensorBase.to
-    plain = torch.Tensor
-
-    def cpu(self: torch.Tensor, memory_format: Any = torch.preserve_format) -> Any:
-        if type(self) is not plain and wrapped_index(self) is not None and not (IN_COMPILED[0] or _compiling()):
-            return orig_to(self, device="cpu", copy=True, memory_format=memory_format)
-        return orig(self, memory_format=memory_format)  # an emulated tensor goes through __torch_function__
-
-    return cpu
 
 
 def _copy_to_target(session: Redirection, t: torch.Tensor, index: int, dtype: Any, non_blocking: bool,
@@ -245,8 +220,6 @@ def patches(session: Redirection) -> list[Patch]:
     }
     if session.source == "cuda":
         makers["cuda"] = _make_cuda(session)
-    if session.options.emulate_identity:
-        makers["cpu"] = _make_cpu(session)
     for name in _NEW_METHODS:
         makers[name] = _make_new(session, name)
     if session.target.type != "cuda":

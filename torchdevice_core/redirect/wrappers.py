@@ -11,7 +11,7 @@ the class's own ``__torch_dispatch__`` does all the work, on the emulated tensor
 ``.cuda()`` / ``.to("cuda")`` of a wrapper built on the CPU moves it through its own ``__torch_dispatch__``
 onto the target and gives the result that identity too; the plain tensors the class put inside are its
 business (they report the target device).  ``.cuda()`` of a wrapper already on the emulated device returns
-it, as on CUDA.
+it, and ``.cpu()`` / ``.to("cpu")`` copy it, as on CUDA (the class answers those two itself).
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from typing import Any
 
 import torch
 
+from .. import session as _session
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, TARGET, EmulatedTensor, _compiling, emulated_class, real_device
+from ..tensor import IN_COMPILED, TARGET, EmulatedTensor, _compiling, emulated_class, real_device, split_to_args
 
 _CLASSES: dict[tuple[type, str, int], type] = {}
+_orig_to = torch._C.TensorBase.to
 _default_torch_function = vars(torch.Tensor)["__torch_function__"].__func__
 
 
@@ -67,6 +69,20 @@ def identity_class(base: type, source: str, index: int) -> type:
         return (-1 if TARGET[0] is None or TARGET[0].type == "cpu" else (TARGET[0].index or 0)) if _real(self) \
             else index
 
+    def cpu(self: Any, memory_format: Any = torch.preserve_format) -> Any:
+        # it really is on the target already, where torch would hand it back as is: CUDA copies it (through
+        # the class's own __torch_dispatch__), and so does this
+        return _orig_to(self, device="cpu", copy=True, memory_format=memory_format)
+
+    def to(self: Any, *args: Any, **kwargs: Any) -> Any:
+        parsed = split_to_args(args, kwargs)
+        active = _session.ACTIVE
+        if parsed is None or parsed[0] is None or active is None or active.resolve(parsed[0]) is not None:
+            return torch.Tensor.to(self, *args, **kwargs)  # a dtype change, or onto an emulated device
+        dest, dtype, non_blocking, _, memory_format = parsed
+        return _orig_to(self, device=dest, dtype=dtype, non_blocking=non_blocking, copy=True,
+                        memory_format=memory_format)
+
     attrs = {
         "__module__": base.__module__,
         "__qualname__": base.__qualname__,
@@ -75,6 +91,8 @@ def identity_class(base: type, source: str, index: int) -> type:
         "is_mps": property(_is("mps")),
         "is_cpu": property(_is_cpu),
         "get_device": get_device,
+        "cpu": cpu,
+        "to": to,
         "_td_wrapped_base": base,
         "_td_wrapped_index": index,
     }
