@@ -129,9 +129,9 @@ def collect_patches(session: Redirection) -> list[Patch]:
     for part in parts:
         out.extend(part.patches(session))
     out.extend(lazy.patches(session, out))
-    if session.source == "cuda":
+    if "cuda" in session.sources:
         out.extend(emulated_cuda.patches(session))
-    else:
+    if "mps" in session.sources:
         out.extend(mps_namespace.patches(session))
     return out
 

@@ -77,7 +77,7 @@ def _while_building(orig: Callable[..., Any], emulated: Callable[..., Any]) -> C
 
 
 def _make_scatter(session: Redirection) -> Callable[..., Any]:
-    source = session.source
+    source = "cuda"
 
     def scatter(tensor: torch.Tensor, devices: Any = None, chunk_sizes: Any = None, dim: int = 0,
                 streams: Any = None, *, out: Any = None) -> tuple[torch.Tensor, ...]:
@@ -94,7 +94,7 @@ def _make_scatter(session: Redirection) -> Callable[..., Any]:
 
 
 def _make_gather(session: Redirection) -> Callable[..., Any]:
-    source = session.source
+    source = "cuda"
 
     def gather(tensors: Any, dim: int = 0, destination: Any = None, *, out: Any = None) -> torch.Tensor:
         if out is not None:
@@ -111,7 +111,7 @@ def _make_gather(session: Redirection) -> Callable[..., Any]:
 
 
 def patches(session: Redirection) -> list[Patch]:
-    if session.source != "cuda" or not session.options.emulate_identity:
+    if "cuda" not in session.sources or not session.options.emulate_identity:
         return []
     why = "DataParallel on one emulated GPU"
     count = session.options.device_count

@@ -19,7 +19,6 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import emulated_class
 from ..uninitialized import UninitializedTensorMixin, emulated_uninitialized
 
 
@@ -51,7 +50,7 @@ def _make_new(session: Redirection, base: type) -> Callable[..., Any]:
                 device = torch.get_default_device()  # (reports cuda:0 under set_default_device("cuda"))
             index = resolve(device)
             if index is not None:
-                obj.__class__ = emulated_uninitialized(base, emulated_class(session.source, index))
+                obj.__class__ = emulated_uninitialized(base, session.slot_class(index))
         return obj
 
     __new__.__wrapped__ = fn  # type: ignore[attr-defined]

@@ -24,9 +24,9 @@ import torch
 from .. import session as _session
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, TARGET, EmulatedTensor, _compiling, emulated_class, real_device, split_to_args
+from ..tensor import IN_COMPILED, TARGET, EmulatedTensor, _compiling, real_device, split_to_args
 
-_CLASSES: dict[tuple[type, str, int], type] = {}
+_CLASSES: dict[tuple[type, type], type] = {}
 _orig_to = torch._C.TensorBase.to
 _default_torch_function = vars(torch.Tensor)["__torch_function__"].__func__
 
@@ -37,18 +37,19 @@ def base_class(cls: type) -> type:
 
 
 def wrapped_index(t: Any) -> int | None:
-    """The virtual device index of a wrapper given the emulated identity, else None."""
+    """The virtual device slot of a wrapper given the emulated identity, else None."""
     return getattr(type(t), "_td_wrapped_index", None)
 
 
-def identity_class(base: type, source: str, index: int) -> type:
-    """``base`` answering ``device``/``is_cuda``/``get_device`` as a ``source:index`` tensor (cached)."""
-    key = (base, source, index)
+def identity_class(base: type, tcls: type[EmulatedTensor]) -> type:
+    """``base`` answering ``device``/``is_cuda``/``get_device`` as a tensor of emulated class ``tcls`` (cached)."""
+    key = (base, tcls)
     known = _CLASSES.get(key)
     if known is not None:
         return known
-    tcls = emulated_class(source, index)
     device = tcls._td_device
+    source = tcls._td_type
+    index = tcls._td_index
 
     def _real(self: Any) -> bool:
         return bool(IN_COMPILED[0] or _compiling())
@@ -94,7 +95,7 @@ def identity_class(base: type, source: str, index: int) -> type:
         "cpu": cpu,
         "to": to,
         "_td_wrapped_base": base,
-        "_td_wrapped_index": index,
+        "_td_wrapped_index": tcls._td_slot,
     }
     if getattr(getattr(base, "__torch_function__", None), "__func__", None) is _default_torch_function:
         # torch's default would convert every result to this class, also ``.cpu()``'s: the class's own
@@ -113,7 +114,7 @@ def give_identity(session: Redirection, out: Any, index: int) -> Any:
     if getattr(cls, "__torch_dispatch__", None) is getattr(torch.Tensor, "__torch_dispatch__", None):
         return out  # not a wrapper: a subclass of the caller's own keeps its type
     base = base_class(cls)
-    out.__class__ = identity_class(base, session.source, index)
+    out.__class__ = identity_class(base, session.slot_class(index))
     return out
 
 
@@ -136,7 +137,7 @@ def _make_wrapper(session: Redirection) -> Callable[..., Any]:
         out = orig(cls, *args, **kwargs)
         if session.options.emulate_identity and not (IN_COMPILED[0] or _compiling()):
             session.record.redirected("Tensor._make_wrapper_subclass")
-            out.__class__ = identity_class(base, session.source, index)
+            out.__class__ = identity_class(base, session.slot_class(index))
         return out
 
     return _make_wrapper_subclass
