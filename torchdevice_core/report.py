@@ -12,10 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["redirected", "emulated", "refused", "mps"]
-KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps")
+Kind = Literal["redirected", "emulated", "refused", "mps", "source"]
+KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps", "source")
 """redirected: a device argument was rewritten; emulated: a torch.cuda API was answered by emulation;
-refused: an API that cannot be emulated raised; mps: an Apple MPS limit applied (float64, missing kernel)."""
+refused: an API that cannot be emulated raised; mps: an Apple MPS limit applied (float64, missing kernel);
+source: a tensor was put on a redirected device of that type (``cuda``, ``mps``): the sources seen."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(os.path.abspath(sys.modules["torch"].__file__ or "torch"))
@@ -51,21 +52,28 @@ class RecordSnapshot:
         return RecordSnapshot(counts, sites)
 
     def apis(self, kind: Kind | None = None) -> list[str]:
-        return sorted({api for (k, api) in self.counts if kind is None or k == kind})
+        """The APIs hit (of one kind; all kinds but the ``source`` tallies by default)."""
+        return sorted({api for (k, api) in self.counts if k == kind or (kind is None and k != "source")})
 
     def total(self, kind: Kind | None = None) -> int:
-        return sum(n for (k, _), n in self.counts.items() if kind is None or k == kind)
+        return sum(n for (k, _), n in self.counts.items() if k == kind or (kind is None and k != "source"))
+
+    def sources(self) -> list[str]:
+        """The source device types tensors were put on (``cuda``, ``mps``)."""
+        return sorted(api for (k, api) in self.counts if k == "source")
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """The counters in the shape of a test's entry in the plugin's JSON report.
 
         ``{"redirected": {api: n}, "emulated": {...}, "refused": {...}, "mps": {...}}``, plus
         ``"call_sites": {"kind:api": {"file:line": n}}`` when call sites were recorded (absolute file names
-        here; the plugin's report makes those under pytest's rootdir relative, like node ids).
+        here; the plugin's report makes those under pytest's rootdir relative, like node ids). The ``source``
+        tallies are not in it: ``sources()`` lists them (the report's ``sources`` adds refused namespaces).
         """
-        out: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        out: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS if kind != "source"}
         for (kind, api), n in sorted(self.counts.items()):
-            out[kind][api] = n
+            if kind != "source":
+                out[kind][api] = n
         if self.sites:
             out["call_sites"] = {f"{kind}:{api}": dict(sorted(sites.items()))
                                  for (kind, api), sites in sorted(self.sites.items())}

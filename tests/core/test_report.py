@@ -35,6 +35,8 @@ def test_counts_by_kind() -> None:
         assert data == {"redirected": {"Tensor.cuda": 1, "torch.randn": 1, "torch.zeros": 1},
                         "emulated": {"torch.cuda.is_available": 1, "torch.cuda.synchronize": 1},
                         "refused": {"torch.cuda.CUDAGraph": 1}, "mps": {}}  # the JSON report's shape
+        assert snap.sources() == ["cuda"]  # three tensors put on the (emulated) cuda device
+        assert snap.counts[("source", "cuda")] == 3
 
 
 def test_plain_work_is_not_counted() -> None:
@@ -69,7 +71,8 @@ def test_snapshot_difference() -> None:
         torch.randn(1, device="cuda")
         torch.ones(1, device="cuda")
         diff = handle.record.snapshot().minus(first)
-        assert diff.counts == {("redirected", "torch.randn"): 1, ("redirected", "torch.ones"): 1}
+        assert diff.counts == {("redirected", "torch.randn"): 1, ("redirected", "torch.ones"): 1,
+                               ("source", "cuda"): 2}
         handle.record.clear()
         assert handle.record.snapshot().total() == 0
 
