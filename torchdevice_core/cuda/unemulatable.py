@@ -46,12 +46,17 @@ UNEMULATABLE: dict[str, str] = {
 }
 
 
-def _raiser(api: str, target: str, why: str, session: Redirection) -> Any:
+def _raiser(api: str, target: str, why: str, session: Redirection, original: Any = None) -> Any:
     def unemulatable(*args: Any, **kwargs: Any) -> Any:
         session.record.refused(api)
         raise UnemulatableError(api, target, why)
 
     unemulatable.__name__ = api.rpartition(".")[2]
+    wrapped = getattr(original, "__wrapped__", None)
+    if wrapped is not None:
+        # torch 2.14's dynamo reads e.g. torch.cuda.use_mem_pool.__wrapped__ (a contextmanager's function) when
+        # it is imported: the replacement keeps the attribute, so importing dynamo while active works.
+        unemulatable.__wrapped__ = wrapped  # type: ignore[attr-defined]
     return unemulatable
 
 
@@ -94,7 +99,7 @@ def patches(session: Redirection) -> list[Patch]:
         elif isinstance(current, type):
             replacement = _raising_class(api, target, why, session)
         else:
-            replacement = _raiser(api, target, why, session)
+            replacement = _raiser(api, target, why, session, current)
         out.append(Patch(ns, name, replacement, f"unemulatable: {why}"))
     memory = getattr(ns, "memory", None)
     for name in ("_record_memory_history", "_snapshot", "_dump_snapshot"):

@@ -92,7 +92,12 @@ def _output_classes(out: Any) -> tuple[tuple[Any, ...], Any] | None:
 
 
 def _make_function_apply() -> Any:
-    orig = torch.autograd.Function.__dict__["apply"].__func__
+    descriptor = torch.autograd.Function.__dict__["apply"]
+    orig = getattr(descriptor, "__func__", None)  # torch <= 2.13: a classmethod of a Python function
+    if orig is None:  # torch 2.14: a C classmethod_descriptor, which has no __func__
+
+        def orig(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            return descriptor.__get__(None, cls)(*args, **kwargs)
 
     def apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
         out = orig(cls, *args, **kwargs)
