@@ -18,9 +18,10 @@ def namespace(session: Redirection) -> Any:
 
 
 def emulated(session: Redirection, name: str, fn: Callable[..., Any], owner: Any = None,
-             why: str = "emulated") -> Patch:
-    """A patch of ``torch.<source>.<name>``; ``fn`` is a fresh function object for this name only."""
-    api = f"torch.{session.source}.{name}"
+             why: str = "emulated", api: str | None = None) -> Patch:
+    """A patch of ``torch.<source>.<name>`` (or ``owner.name``, reported as ``api``); ``fn`` is a fresh
+    function object for this name only."""
+    api = api or f"torch.{session.source}.{name}"
     hit = session.record.emulated
 
     def counted(*args: Any, **kwargs: Any) -> Any:

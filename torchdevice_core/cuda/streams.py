@@ -20,15 +20,29 @@ from ..patching import Patch
 from ..session import Redirection
 from ._common import emulated, namespace
 
+DEVICE_TYPE_CODES = {"cpu": 0, "cuda": 1, "mps": 13}  # c10::DeviceType values (torch.Stream.device_type)
+
 
 def build(session: Redirection) -> dict[str, Any]:
-    """Fresh Stream/Event/StreamContext classes and stream functions bound to ``session``."""
+    """The Stream/Event/StreamContext classes and stream functions bound to ``session``.
+
+    Built once per session (``session.shared``): ``torch.cuda``, ``torch.accelerator`` and ``torch.Stream`` /
+    ``torch.Event`` hand out the same objects, so a stream set through one is current through the others.
+    """
+    parts: dict[str, Any] | None = session.shared.get("streams")
+    if parts is None:
+        parts = session.shared["streams"] = _build(session)
+    return parts
+
+
+def _build(session: Redirection) -> dict[str, Any]:
     assert session.backend is not None
     backend = session.backend
     source = session.source
     ids = itertools.count(1)
     local = threading.local()
     target = str(session.target.device)
+    device_type = DEVICE_TYPE_CODES.get(source, 0)
 
     class Stream:
         """An emulated ``torch.cuda.Stream``: ordered with all others on the target."""
@@ -38,10 +52,18 @@ def build(session: Redirection) -> dict[str, Any]:
             self.device = torch.device(source, self.device_index)
             self.priority = priority
             self.stream_id = kwargs.get("stream_id", next(ids))
+            self.device_type = device_type  # c10's DeviceType code, as torch.Stream reports it
 
         @property
         def cuda_stream(self) -> int:
             return int(self.stream_id)
+
+        @property
+        def native_handle(self) -> int:
+            return int(self.stream_id)
+
+        def is_capturing(self) -> bool:
+            return False
 
         def query(self) -> bool:
             return True
@@ -123,13 +145,15 @@ def build(session: Redirection) -> dict[str, Any]:
         """An emulated ``torch.cuda.Event``; with ``enable_timing=True`` it measures real elapsed time."""
 
         def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False,
-                     external: bool = False) -> None:
+                     external: bool = False, device: Any = None) -> None:
             if interprocess:
                 session.record.refused(f"torch.{source}.Event(interprocess=True)")
                 raise UnemulatableError(f"torch.{source}.Event(interprocess=True)", target,
                                         "events shared between processes need CUDA IPC")
             self.enable_timing = enable_timing
             self.blocking = blocking
+            self.device = torch.device(source, session.index_of(device))
+            self.event_id = next(ids)
             self._timer: TimingEvent | None = backend.new_timing_event() if enable_timing else None
             self._recorded = False
 
