@@ -23,22 +23,25 @@ from ._common import emulated, namespace
 DEVICE_TYPE_CODES = {"cpu": 0, "cuda": 1, "mps": 13}  # c10::DeviceType values (torch.Stream.device_type)
 
 
-def build(session: Redirection) -> dict[str, Any]:
-    """The Stream/Event/StreamContext classes and stream functions bound to ``session``.
+def build(session: Redirection, for_source: str | None = None) -> dict[str, Any]:
+    """The Stream/Event/StreamContext classes and stream functions bound to ``session`` (for the source
+    ``for_source``, by default the primary one).
 
-    Built once per session (``session.shared``): ``torch.cuda``, ``torch.accelerator`` and ``torch.Stream`` /
-    ``torch.Event`` hand out the same objects, so a stream set through one is current through the others.
+    Built once per session and source (``session.shared``): ``torch.cuda``, ``torch.accelerator`` and
+    ``torch.Stream``/``torch.Event`` hand out the same objects, so a stream set through one is current
+    through the others.
     """
-    parts: dict[str, Any] | None = session.shared.get("streams")
+    key = f"streams:{for_source or session.source}"
+    parts: dict[str, Any] | None = session.shared.get(key)
     if parts is None:
-        parts = session.shared["streams"] = _build(session)
+        parts = session.shared[key] = _build(session, for_source)
     return parts
 
 
-def _build(session: Redirection) -> dict[str, Any]:
+def _build(session: Redirection, for_source: str | None = None) -> dict[str, Any]:
     assert session.backend is not None
     backend = session.backend
-    source = session.source
+    source = for_source or session.source
     ids = itertools.count(1)
     local = threading.local()
     target = str(session.target.device)
@@ -49,7 +52,7 @@ def _build(session: Redirection) -> dict[str, Any]:
 
         def __init__(self, device: Any = None, priority: int = 0, **kwargs: Any) -> None:
             self.device_index = session.index_of(device)
-            self.device = torch.device(source, self.device_index)
+            self.device = torch.device(source, self.device_index if source == "cuda" else 0)
             self.priority = priority
             self.stream_id = kwargs.get("stream_id", next(ids))
             self.device_type = device_type  # c10's DeviceType code, as torch.Stream reports it
@@ -152,7 +155,8 @@ def _build(session: Redirection) -> dict[str, Any]:
                                         "events shared between processes need CUDA IPC")
             self.enable_timing = enable_timing
             self.blocking = blocking
-            self.device = torch.device(source, session.index_of(device))
+            index = session.index_of(device)
+            self.device = torch.device(source, index if source == "cuda" else 0)
             self.event_id = next(ids)
             self._timer: TimingEvent | None = backend.new_timing_event() if enable_timing else None
             self._recorded = False

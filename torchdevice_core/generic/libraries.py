@@ -26,7 +26,7 @@ from ..tensor import EmulatedTensor
 
 
 def patches(session: Redirection) -> list[Patch]:
-    if session.backend is None or session.source != "cuda":
+    if session.backend is None or "cuda" not in session.sources:
         return []
     out: list[Patch] = []
     cudnn = torch.backends.cudnn
@@ -41,5 +41,5 @@ def patches(session: Redirection) -> list[Patch]:
     out.append(Patch(cudnn, "is_acceptable", is_acceptable, "no cuDNN on the target, and no warning about it"))
     backends_cuda = torch.backends.cuda
     if hasattr(backends_cuda, "is_built"):
-        out.append(per_caller(session, "is_built", lambda: True, owner=backends_cuda))
+        out.append(per_caller(session, "is_built", lambda: True, owner=backends_cuda, source="cuda"))
     return out

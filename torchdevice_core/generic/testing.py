@@ -89,7 +89,7 @@ def module_patches(session: Redirection, module: ModuleType) -> list[Patch]:
 
 
 def applies(session: Redirection) -> bool:
-    return session.backend is not None and session.source == "cuda" and bool(session.options.emulated_callers)
+    return session.backend is not None and "cuda" in session.sources and bool(session.options.emulated_callers)
 
 
 def patches(session: Redirection) -> list[Patch]:
