@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             ops.run(chosen, limit=args.limit, variants=args.variants.split(","), summary=summary,
                     progress=args.progress)
         elif db == "module_db":
-            modules.run(chosen, limit=args.limit, summary=summary)
+            modules.run(chosen, limit=args.limit, summary=summary, progress=args.progress)
         else:
             optimizers.run(chosen, limit=args.limit, summary=summary)
     wall = time.perf_counter() - start

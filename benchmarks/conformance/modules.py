@@ -256,10 +256,13 @@ def run_info(info: Any, summary: Summary, *, limit: int | None = None, target: s
                     handle.deactivate()
 
 
-def run(names: Iterable[str] | None = None, *, limit: int | None = None, summary: Summary | None = None) -> Summary:
+def run(names: Iterable[str] | None = None, *, limit: int | None = None, summary: Summary | None = None,
+        progress: bool = False) -> Summary:
     summary = summary or Summary()
     start = time.perf_counter()
-    for info in select(module_db(), names):
+    for k, info in enumerate(select(module_db(), names)):
+        if progress and k % 10 == 0:
+            print(f"  module_db {k} {info.name}", flush=True)
         run_info(info, summary, limit=limit)
     summary.seconds["module_db"] = summary.seconds.get("module_db", 0.0) + time.perf_counter() - start
     return summary
