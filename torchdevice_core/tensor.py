@@ -56,6 +56,7 @@ IN_COMPILED: list[int] = [0]
 TARGET: list[torch.device | None] = [None]
 SAVING = threading.local()  # .marks: storages of emulated tensors being pickled by torch.save -> their device
 _HANDLERS: dict[Any, Handler] = {}
+WRAPPER_IDENTITY: list[Any] = [None]  # set by activation: give a wrapper-subclass result the emulated identity
 
 # ops that accept tensors of another device on purpose (CUDA allows these too): never device-checked
 _MIXED_DEVICE_OK = frozenset(
@@ -83,9 +84,11 @@ class EmulatedTensor(torch.Tensor):
     __slots__ = ()
     _td_device: ClassVar[torch.device]
     _td_index: ClassVar[int]
+    _td_slot: ClassVar[int]  # the session's virtual device (== _td_index except mps under an auto source)
     _td_type: ClassVar[str]
     _td_tensor_class: ClassVar[type[EmulatedTensor]]
     _td_param_class: ClassVar[type[EmulatedTensor]]
+    _td_uninitialized_base: ClassVar[type | None] = None  # set on the lazy modules' twins (uninitialized.py)
 
     @property
     def device(self) -> torch.device:  # type: ignore[override]
@@ -186,7 +189,7 @@ class EmulatedTensor(torch.Tensor):
                     return ret
             ledger = _LEDGER[0]
             if ledger is not None:
-                ledger.track(ret, tcls._td_index)
+                ledger.track(ret, tcls._td_slot)
             ret.__class__ = tcls
             return ret
         return _adopt(ret, tcls, args)
@@ -203,12 +206,14 @@ class _EmulatedParameterMixin:
         return param
 
 
-_CLASSES: dict[tuple[str, int], type[EmulatedTensor]] = {}
+_CLASSES: dict[tuple[str, int, int], type[EmulatedTensor]] = {}
 
 
-def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
-    """The (cached) tensor class for virtual device ``source:index``; its parameter twin is ``_td_param_class``."""
-    cls = _CLASSES.get((source, index))
+def emulated_class(source: str, index: int, slot: int | None = None) -> type[EmulatedTensor]:
+    """The (cached) tensor class for virtual device ``source:index`` (the session's ``slot``, by default the
+    index); its parameter twin is ``_td_param_class``."""
+    slot = index if slot is None else slot
+    cls = _CLASSES.get((source, index, slot))
     if cls is not None:
         return cls
     attrs = {
@@ -216,6 +221,7 @@ def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
         "__module__": __name__,
         "_td_device": torch.device(source, index),
         "_td_index": index,
+        "_td_slot": slot,
         "_td_type": source,
     }
     name = f"{source.capitalize()}Tensor"
@@ -223,7 +229,7 @@ def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
     pcls: Any = type(f"{source.capitalize()}Parameter", (_EmulatedParameterMixin, tcls, _Parameter), dict(attrs))
     tcls._td_tensor_class = pcls._td_tensor_class = tcls
     tcls._td_param_class = pcls._td_param_class = pcls
-    _CLASSES[(source, index)] = tcls
+    _CLASSES[(source, index, slot)] = tcls
     return tcls
 
 
@@ -282,7 +288,7 @@ def promote(t: torch.Tensor, cls: type[EmulatedTensor]) -> torch.Tensor:
     """Give a fresh plain result the emulated class ``cls`` (and count its storage on that virtual device)."""
     ledger = _LEDGER[0]
     if ledger is not None:
-        ledger.track(t, cls._td_index)
+        ledger.track(t, cls._td_slot)
     t.__class__ = cls
     return t
 
@@ -304,6 +310,10 @@ def _adopt(ret: Any, cls: type[EmulatedTensor], args: tuple) -> Any:
         for item in ret:
             if type(item) is _Tensor and not any(a is item for a in args):
                 promote(item, cls)
+    elif isinstance(ret, _Tensor) and not isinstance(ret, EmulatedTensor) and WRAPPER_IDENTITY[0] is not None:
+        # a wrapper subclass computed with emulated tensors (its own __torch_dispatch__ ran with torch functions
+        # off, so what it wraps is plain): it lives on the target, so it reports the emulated device
+        WRAPPER_IDENTITY[0](ret, cls._td_slot)
     return ret
 
 
@@ -328,7 +338,7 @@ def _bad_arg(cls: type[EmulatedTensor], a: Any) -> bool:
     if ta is _Tensor or ta is _Parameter:
         return bool(a.dim() != 0)  # CUDA accepts CPU scalars (0-dim) as operands
     if isinstance(a, EmulatedTensor):
-        return a._td_index != cls._td_index or a._td_type != cls._td_type
+        return a._td_slot != cls._td_slot or a._td_type != cls._td_type
     return False
 
 
@@ -345,7 +355,7 @@ def _check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: di
             for b in a:
                 if isinstance(b, _Tensor) and _bad_arg(cls, b):
                     _raise_mismatch(cls, func, b)
-        elif isinstance(a, EmulatedTensor) and (a._td_index != cls._td_index or a._td_type != cls._td_type):
+        elif isinstance(a, EmulatedTensor) and (a._td_slot != cls._td_slot or a._td_type != cls._td_type):
             _raise_mismatch(cls, func, a)
     if kwargs:
         for a in kwargs.values():
@@ -370,7 +380,7 @@ def _call_with_device(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs:
     active.record.redirected(_api_name(func))  # type: ignore[union-attr]
     with _Disable():
         ret = func(*args, **kwargs)
-    return _adopt(ret, emulated_class(cls._td_type, index), args)
+    return _adopt(ret, active.slot_class(index), args)  # type: ignore[union-attr]
 
 
 def _api_name(func: Any) -> str:
@@ -426,24 +436,33 @@ def to_target(t: torch.Tensor, index: int, dtype: Any = None, non_blocking: bool
                        memory_format=memory_format)
     if not emulate or type(out) is not _Tensor:  # (a subclass of the caller's own keeps its type)
         return out
-    return promote(out, emulated_class(active.source, index))
+    return promote(out, active.slot_class(index))
 
 
 def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
+    out = _emulated_to(self, args, kwargs)
+    if self._td_uninitialized_base is not None:  # a lazy module's tensor stays uninitialized
+        from .uninitialized import convert
+
+        out = convert(self, out, (self,))
+    return out
+
+
+def _emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
     parsed = split_to_args(args, kwargs)
     if parsed is None:
         with _Disable():
             return _orig_to(self, *args, **kwargs)
     dest, dtype, non_blocking, copy_, memory_format = parsed
     active = _session.ACTIVE
-    index = self._td_index if dest is None else (active.resolve(dest) if active is not None else None)
+    index = self._td_slot if dest is None else (active.resolve(dest) if active is not None else None)
     if index is not None and dtype is not None and active is not None and active.mps_limits:
         wanted = active.limit_dtype(dtype)
         if wanted is None:  # float64 leaves the MPS-limited device for the CPU (Options.mps_float64 == "cpu")
             dest, index = "cpu", None
         else:
             dtype = wanted
-    if index is not None and index != self._td_index:
+    if index is not None and index != self._td_slot:
         return to_target(self, index, dtype, non_blocking, memory_format)
     if index is not None:  # same virtual device: a dtype/format change, or a no-op returning self
         with _Disable():
@@ -463,12 +482,21 @@ def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
 def emulated_cuda(self: EmulatedTensor, device: Any = None, non_blocking: bool = False,
                   memory_format: Any = torch.preserve_format) -> Any:
     active = _session.ACTIVE
-    index = active.resolve(self._td_type if device is None else device) if active is not None else None
+    if active is None:
+        raise RuntimeError(f"Invalid device, must be {self._td_type} device")
+    # a bare .cuda() means the current CUDA device (where cuda is redirected); an mps-only session keeps
+    # its one device
+    index = active.resolve(("cuda" if "cuda" in active.sources else self._td_type) if device is None else device)
     if index is None:
         raise RuntimeError(f"Invalid device, must be {self._td_type} device")
-    if index == self._td_index:
+    if index == self._td_slot:
         return self
-    return to_target(self, index, None, non_blocking, memory_format)
+    out = to_target(self, index, None, non_blocking, memory_format)
+    if self._td_uninitialized_base is not None:
+        from .uninitialized import convert
+
+        out = convert(self, out)
+    return out
 
 
 def legacy_type_name(t: torch.Tensor, source: str) -> str:
@@ -631,7 +659,29 @@ def _h_reduce_ex(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
     if marks is not None:
         storage = alias.untyped_storage()
         marks[id(storage)] = (str(self._td_device), storage)
-    return alias.__reduce_ex__(*args[1:], **kwargs)
+        return alias.__reduce_ex__(*args[1:], **kwargs)
+    # pickle, copy.copy, multiprocessing queues: the plain tensor, and the device to give it back (a CUDA
+    # tensor unpickles onto CUDA)
+    state = torch._utils._get_obj_state(self)
+    return (rebuild_emulated, (alias.__reduce_ex__(*args[1:], **kwargs), self._td_type, self._td_index, state))
+
+
+def rebuild_emulated(reduced: tuple, source: str, index: int, state: Any = None) -> torch.Tensor:
+    """Unpickle an emulated tensor: emulated again while redirecting ``source``; else onto the real device
+    (where torch raises its own error if the machine has none, as for a CUDA pickle)."""
+    t: torch.Tensor = reduced[0](*reduced[1])
+    active = _session.ACTIVE
+    slot = None if active is None else active.resolve(torch.device(source, index))  # (a bad ordinal raises)
+    if active is None or slot is None:
+        t = t.to(torch.device(source, index))
+    else:
+        if real_device(t) != active.target.device:
+            t = t.to(active.target.device)
+        if active.options.emulate_identity and type(t) is _Tensor:
+            promote(t, active.slot_class(slot))
+    if state:
+        torch._utils._set_obj_state(t, state)
+    return t
 
 
 @_handles(_Tensor.__deepcopy__)
@@ -655,6 +705,71 @@ def _h_deepcopy(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
     if grad is not None:
         result.grad = copy.deepcopy(grad, memo)
     return result
+
+
+def promote_grads(grads: Any, cls: type[EmulatedTensor]) -> Any:
+    """Gradients made by autograd in C++ for an emulated tensor are plain: give them its class (in place)."""
+    if type(grads) is _Tensor:
+        promote(grads, cls)
+    elif type(grads) is tuple or type(grads) is list:
+        for g in grads:
+            if type(g) is _Tensor:
+                promote(g, cls)
+    return grads
+
+
+@_handles(_Tensor.register_hook)
+def _h_register_hook(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # the hook sees the gradient as a CUDA hook would: emulated (it reports cuda:0)
+    self, hook = args[0], (args[1] if len(args) > 1 else kwargs["hook"])
+    tcls = cls._td_tensor_class  # type: ignore[attr-defined]
+
+    def emulated_hook(grad: Any) -> Any:
+        return hook(promote_grads(grad, tcls))
+
+    emulated_hook.__wrapped__ = hook  # type: ignore[attr-defined]
+    with _Disable():
+        return func(self, emulated_hook)
+
+
+@_handles(torch._pack_padded_sequence, torch._pad_packed_sequence)
+def _h_packed(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # (data, lengths/batch_sizes): lengths and batch_sizes live on the CPU, on CUDA too; the data is emulated
+    with _Disable():
+        ret = func(*args, **kwargs)
+    first = ret[0]
+    if type(first) is _Tensor and not any(a is first for a in args):
+        promote(first, cls._td_tensor_class)  # type: ignore[attr-defined]
+    return ret
+
+
+@_handles(torch.lstm, torch.gru, torch.rnn_tanh, torch.rnn_relu)
+def _h_rnn(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # on a packed sequence the second argument is its batch_sizes: a CPU tensor, as on CUDA
+    tcls = cls._td_tensor_class  # type: ignore[attr-defined]
+    if _CHECKS[0]:
+        second = args[1] if len(args) > 1 else None
+        packed = (type(second) is _Tensor and second.dtype == torch.int64 and second.dim() == 1)
+        _check_devices(tcls, func, (args[0], *args[2:]) if packed else args, kwargs or None)
+    with _Disable():
+        ret = func(*args, **kwargs)
+    return _adopt(ret, tcls, args)
+
+
+@_handles(_Tensor.__format__)
+def _h_format(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # torch formats a 0-dim plain tensor as its value (f"{t:.2f}"), everything else as its str; a subclass
+    # would get object.__format__ (the subclass's name, and TypeError for any format spec)
+    self = args[0]
+    spec = args[1] if len(args) > 1 else kwargs.get("format_spec", "")
+    with _Disable():
+        scalar = self.dim() == 0 and not self.is_meta and not isinstance(self, _Parameter)
+    if scalar:
+        return self.item().__format__(spec)
+    if spec:
+        kind = "Parameter" if isinstance(self, _Parameter) else "Tensor"
+        raise TypeError(f"unsupported format string passed to {kind}.__format__")
+    return str(self)
 
 
 @_handles(_Tensor.__repr__)

@@ -21,7 +21,6 @@ from ..tensor import (
     EmulatedTensor,
     _compiling,
     compiled_call,
-    emulated_class,
     emulated_cuda,
     emulated_to,
     emulated_type,
@@ -30,6 +29,9 @@ from ..tensor import (
     split_to_args,
     to_target,
 )
+from ..uninitialized import convert, is_uninitialized
+from .pinned import is_marked_pinned, is_pinned_patch, mark_pinned
+from .wrappers import give_identity, wrapped_index
 
 _TensorBase = torch._C.TensorBase
 
@@ -102,7 +104,15 @@ def _copy_to_target(session: Redirection, t: torch.Tensor, index: int, dtype: An
         if wanted is None:
             return t  # float64 stays on the CPU (Options.mps_float64 == "cpu")
         dtype = wanted if wanted != t.dtype or dtype is not None else None
-    return to_target(t, index, dtype, non_blocking, memory_format, emulate=session.options.emulate_identity)
+    if type(t) is not torch.Tensor and wrapped_index(t) == index and dtype in (None, t.dtype):
+        return t  # a wrapper subclass already on this (emulated) device: CUDA returns it
+    out = to_target(t, index, dtype, non_blocking, memory_format, emulate=session.options.emulate_identity)
+    if type(t) is not torch.Tensor:
+        if is_uninitialized(t):  # a lazy module's tensor: uninitialized on CUDA too
+            return convert(t, out)
+        if type(out) is not torch.Tensor and not isinstance(out, EmulatedTensor):
+            return give_identity(session, out, index)  # a wrapper subclass, moved by its own __torch_dispatch__
+    return out
 
 
 def _make_cuda(session: Redirection) -> Callable[..., Any]:
@@ -137,11 +147,11 @@ def _make_type(session: Redirection) -> Callable[..., Any]:
             return orig(self, dtype, non_blocking, **kwargs)
         name = dtype if isinstance(dtype, str) else getattr(dtype, "_td_legacy_name", None)
         parsed = parse_legacy_type(name) if name else None
-        if parsed is None or parsed[0] != session.source:
+        slot = session.slot_of_source(parsed[0]) if parsed is not None and parsed[0] else None
+        if parsed is None or slot is None:
             return orig(self, dtype, non_blocking, **kwargs)
         hit("Tensor.type")
-        return _copy_to_target(session, self, session.current_index, parsed[1], non_blocking,
-                               torch.preserve_format)
+        return _copy_to_target(session, self, slot, parsed[1], non_blocking, torch.preserve_format)
 
     return type_
 
@@ -166,7 +176,7 @@ def _make_new(session: Redirection, name: str) -> Callable[..., Any]:
         kwargs["device"] = target
         out = orig(self, *args, **kwargs)
         if session.options.emulate_identity and type(out) is torch.Tensor:
-            promote(out, emulated_class(session.source, index))
+            promote(out, session.slot_class(index))
         return out
 
     new.__name__ = new.__qualname__ = name
@@ -180,7 +190,9 @@ def _make_pin_memory(session: Redirection) -> Callable[..., Any]:
         if isinstance(self, EmulatedTensor):
             return _TensorBase.pin_memory(self)  # raises as CUDA does, through __torch_function__
         emulated("Tensor.pin_memory")
-        return self.clone()  # a pinned copy is still a new host tensor
+        if is_marked_pinned(self):
+            return self  # already pinned: CUDA returns the tensor itself
+        return mark_pinned(self.clone())  # a new host copy, reported pinned (redirect/pinned.py)
 
     return pin_memory
 
@@ -205,13 +217,14 @@ def patches(session: Redirection) -> list[Patch]:
         "to": _make_to(session),
         "type": _make_type(session),
     }
-    if session.source == "cuda":
+    if "cuda" in session.sources:
         makers["cuda"] = _make_cuda(session)
     for name in _NEW_METHODS:
         makers[name] = _make_new(session, name)
     if session.target.type != "cuda":
         makers["pin_memory"] = _make_pin_memory(session)
         makers["record_stream"] = _make_record_stream(session)
+        makers["is_pinned"] = is_pinned_patch(session)
     return [
         Patch(torch.Tensor, name, PatchedMethod(fn, getattr(_TensorBase, name, None), name), f"redirect Tensor.{name}")
         for name, fn in makers.items()
