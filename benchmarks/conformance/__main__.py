@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             optimizers.run(chosen, limit=args.limit, summary=summary)
     wall = time.perf_counter() - start
     print(table(summary))
+    gaps = Counter(o.name.split(" ")[0] for o in summary.outcomes if o.no_cuda_kernel)
+    if gaps:
+        print(f"{sum(gaps.values())} samples ({len(gaps)} OpInfos) are at a dtype CUDA has no kernel for "
+              f"(OpInfo dtypesIfCUDA): they run here and would raise on CUDA: {', '.join(sorted(gaps)[:12])}"
+              + (" ..." if len(gaps) > 12 else ""))
     for reason, count in sorted(summary.not_run.items()):
         print(f"not run: {reason}: {count}")
     rest = remaining(summary)
@@ -128,6 +133,7 @@ def _as_json(summary: Summary, wall: float, argv: list[str]) -> dict[str, Any]:
         "seconds": {**summary.seconds, "wall": wall},
         "counts": {db: dict(c) for db, c in counts.items()},
         "not_run": summary.not_run,
+        "no_cuda_kernel": sorted({o.name for o in summary.outcomes if o.no_cuda_kernel}),
         "table": table(summary),
         "mismatches": [o.as_dict() for o in summary.outcomes if o.cause],
     }

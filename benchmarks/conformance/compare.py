@@ -35,6 +35,7 @@ CAUSES = (
     "grad exception",
     "grad device report",
     "grad value",
+    "not reproducible natively",
     "state_dict",
     "module move",
 )
@@ -59,7 +60,7 @@ class Outcome:
     index: int
     cause: str | None = None
     detail: str = ""
-    random: bool = False
+    no_cuda_kernel: bool = False  # the OpInfo says CUDA has no kernel at this dtype: CUDA would raise
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v not in (None, "", False)}
@@ -71,7 +72,7 @@ class Summary:
 
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    not_run: dict[str, int] = field(default_factory=dict)  # "db: reason" -> samples that could not be made
+    not_run: dict[str, int] = field(default_factory=dict)  # "db: reason" -> entries whose samples could not be made
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
