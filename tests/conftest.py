@@ -32,6 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     plugin = config.pluginmanager.get_plugin("torchdevice")
     header = plugin.pytest_report_header(config) if plugin is not None else None
+    if isinstance(header, list):  # the plugin's header lines
+        header = "; ".join(header)
     raise pytest.UsageError(RUN_WITHOUT_TARGET.format(header=header or "the redirection is active"))
 
 
