@@ -38,10 +38,11 @@ class TestEntry:
 
 
 class Collector:
-    def __init__(self, describe: str, source: str, target: str) -> None:
+    def __init__(self, describe: str, source: str, target: str, configuration: str = "off") -> None:
         self.describe = describe
         self.source = source
         self.target = target
+        self.configuration = configuration  # runconfig.configuration(): what manifests and merges key on
         self.tests: dict[str, TestEntry] = {}
 
     def add(self, report: pytest.TestReport) -> None:
@@ -70,6 +71,7 @@ class Collector:
             "version": 1,
             "source": self.source,
             "target": self.target,
+            "configuration": self.configuration,
             "tests": {
                 nodeid: {"outcome": e.outcome, "reason": e.reason, **_with_defaults(e.record)}
                 for nodeid, e in sorted(self.tests.items())
@@ -88,7 +90,7 @@ class Collector:
             for kind, counter in totals.items():
                 counter.update(entry.record.get(kind, {}))
         lines = [
-            f"{len(touched)} of {len(self.tests)} tests exercised redirected CUDA code paths; "
+            f"{len(touched)} of {len(self.tests)} tests exercised redirected CUDA code paths{_outcomes(touched)}; "
             f"{len(emulated_only)} more only queried the emulated torch.cuda",
         ]
         for kind in ("redirected", "emulated"):
@@ -109,8 +111,19 @@ class Collector:
         return lines
 
 
+def _outcomes(entries: list[TestEntry]) -> str:
+    """`` (3 passed, 1 failed, 0 skipped)``: what a maintainer asks first about the tests that ran CUDA code."""
+    if not entries:
+        return ""
+    counts = Counter("failed" if e.outcome == "error" else e.outcome for e in entries)
+    parts = [f"{counts.pop(name, 0)} {name}" for name in ("passed", "failed", "skipped")]
+    parts += [f"{n} {name}" for name, n in sorted(counts.items())]
+    return f" ({', '.join(parts)})"
+
+
 def _with_defaults(record: dict[str, Any]) -> dict[str, Any]:
-    out = {"cuda_path": False, "redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
+    out = {"cuda_path": False, "redirected": {}, "emulated": {}, "refused": {}, "mps": {}, "exception": None,
+           "cause": None}
     out.update(record)
     return out
 
