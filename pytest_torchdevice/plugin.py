@@ -249,8 +249,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     finally:
-        state = _state(item)
         snap = item.stash.get(SNAPSHOT_KEY, None)
+        raw = item.config.stash.get(STATE_KEY, None)
+        if raw is not None and snap is not None:
+            raw.restore_if_lost()
+        state = _state(item)
         if state is not None and snap is not None:
             from torchdevice_core.state import restore
 
