@@ -3,6 +3,7 @@
     python -m pytest_torchdevice report merge shard-*.json -o all.json
     python -m pytest_torchdevice report table all.json                       # a text matrix on stdout
     python -m pytest_torchdevice report table all.json --format github >> "$GITHUB_STEP_SUMMARY"
+    python -m pytest_torchdevice manifest merge lane-*.txt --base ci/known-failures.txt -o ci/known-failures.txt
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import report_merge
+from . import manifest_file, report_merge
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,11 +32,41 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--rows", choices=("all", "problems"), default="all",
                       help="all tests (default), or only those not passing in every configuration")
     show.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout ('-' for stdout)")
+    manifests = commands.add_parser("manifest", help="combine known-failure manifests")
+    manifest_actions = manifests.add_subparsers(dest="action", required=True)
+    combine = manifest_actions.add_parser(
+        "merge", help="one manifest from those shards and lanes wrote (--torchdevice-manifest-out)")
+    combine.add_argument("manifests", nargs="+", metavar="MANIFEST.txt")
+    combine.add_argument("-o", "--output", required=True, metavar="OUT.txt")
+    combine.add_argument("--base", metavar="MANIFEST.txt",
+                         help="keep this manifest's configurations that none of the inputs has")
     return top
+
+
+def merge_manifests(paths: Sequence[str], output: str, base: str | None) -> int:
+    try:
+        parts = [manifest_file.Manifest.read(path) for path in paths]
+        for path in paths:
+            if not Path(path).exists():
+                raise manifest_file.ManifestError(f"{path}: no such file")
+        start = manifest_file.Manifest.read(base) if base else None
+    except manifest_file.ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    merged, disagreements = manifest_file.combine(parts, start)
+    for line in disagreements:
+        print(f"warning: the inputs disagree on {line}; the first one's line is kept", file=sys.stderr)
+    header = [f"# merged from {len(paths)} manifests by python -m pytest_torchdevice manifest merge"
+              + (f" (base {base})" if base else ""), *manifest_file.FORMAT_HELP]
+    merged.write(output, header)
+    print(f"{len(merged.entries)} entries in {len(merged.configurations())} configurations -> {output}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "manifest":
+        return merge_manifests(args.manifests, args.output, args.base)
     try:
         merged = report_merge.merge_files(args.reports)
     except report_merge.ReportError as exc:

@@ -32,6 +32,13 @@ _SECTION = re.compile(r"^\[(?P<configuration>[^\[\]]+)\]$")
 _MAX_REASON = 240
 
 
+FORMAT_HELP = (
+    "# one test per line, tab-separated: nodeid, exception type, cause, reason; a [configuration] line",
+    "# starts the entries that apply to runs of that configuration only (target, source, simulation).",
+    "# apply: pytest --torchdevice-manifest=PATH ...; refresh in place: add --torchdevice-manifest-update",
+)
+
+
 class ManifestError(ValueError):
     """A line of the manifest that cannot be read: names the file and the line."""
 
@@ -126,3 +133,24 @@ class Manifest:
         file = Path(path)
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(self.render(header), encoding="utf-8")
+
+
+def combine(parts: Iterable[Manifest], base: Manifest | None = None) -> tuple[Manifest, list[str]]:
+    """Manifests written by shards and lanes (``--torchdevice-manifest-out``) as one.
+
+    Every configuration present in ``parts`` is replaced as a whole (the union of its entries over the
+    parts); ``base``'s other configurations are kept.  Returns the result and the entries two parts disagreed
+    on (the first part's line is kept).
+    """
+    merged: dict[tuple[str, str], Entry] = {}
+    disagreements: list[str] = []
+    for part in parts:
+        for key, entry in part.entries.items():
+            seen = merged.get(key)
+            if seen is None:
+                merged[key] = entry
+            elif seen != entry:
+                disagreements.append(f"[{key[0]}] {key[1]}")
+    replaced = {cfg for cfg, _ in merged}
+    kept = {k: e for k, e in (base.entries.items() if base else ()) if k[0] not in replaced}
+    return Manifest({**kept, **merged}), sorted(disagreements)

@@ -184,3 +184,21 @@ def test_render_is_sorted_and_round_trips() -> None:
         Manifest.parse("[a]\nt.py::y\tE\tc\tr\nt.py::y\tE\tc\tr\n")
     with pytest.raises(ManifestError, match=r":2: an entry before any \[configuration\] line"):
         Manifest.parse("# c\nt.py::y\tE\tc\tr\n")
+
+
+def test_shard_manifests_merge_to_the_unsplit_one(pytester: pytest.Pytester) -> None:
+    from pytest_torchdevice.__main__ import main
+
+    pytester.makepyfile(test_suite=SUITE)
+    whole, one, two = (pytester.path / name for name in ("whole.txt", "one.txt", "two.txt"))
+    pytester.runpytest(*SIM, f"--torchdevice-manifest-out={whole}")
+    pytester.runpytest(*SIM, f"--torchdevice-manifest-out={one}", "-k", "raises")
+    pytester.runpytest(*SIM, f"--torchdevice-manifest-out={two}", "-k", "not raises")
+    base = pytester.path / "base.txt"
+    base.write_text(f"[cuda->mps]\ntest_suite.py::test_fine\t\tother\tkept\n\n[{CONFIG}]\nt.py::old\t\tother\tstale\n")
+    out = pytester.path / "merged.txt"
+    assert main(["manifest", "merge", str(one), str(two), "--base", str(base), "-o", str(out)]) == 0
+    merged = Manifest.read(out)
+    assert merged.of(CONFIG) == Manifest.read(whole).of(CONFIG)  # the section is replaced, t.py::old gone
+    assert list(merged.of("cuda->mps")) == ["test_suite.py::test_fine"]
+    assert main(["manifest", "merge", str(pytester.path / "nope.txt"), "-o", str(out)]) == 2

@@ -137,3 +137,12 @@ def test_reports_without_configuration_field(tmp_path: Path) -> None:
         "t.py::a": {"outcome": "failed", "reason": "TypeError: Cannot convert a MPS Tensor to float64 dtype as the "
                     "MPS framework doesn't support float64. Please use float32 instead."}}}))
     assert table(merge_files([str(old)])).splitlines()[:2] == ["test     cuda->mps", "t.py::a  failed (float64)"]
+
+
+def test_the_cli_does_not_import_torch(suite: pytest.Pytester) -> None:
+    sim = _report(suite, "sim.json", *SIM)
+    code = ("import sys; from pytest_torchdevice.__main__ import main; main(['report', 'table', sys.argv[1]]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code, sim], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "test_first.py::test_float64" in done.stdout
