@@ -51,6 +51,7 @@ _FLOAT64 = re.compile(
 _MPS_KERNEL = re.compile(r"is not currently implemented for the MPS device")
 _TARGET_GAP = re.compile(r"not implemented for '(?:Half|BFloat16|ComplexHalf|Float8\w*|Bool|Byte|Char|Short|Int|Long|"
                          r"Float|Double|ComplexFloat|ComplexDouble)'")
+_TARGET_GAP_SKIP = re.compile(r"^torchdevice: target gap:")
 _MISMATCH = re.compile(
     r"Expected all tensors to be on the same device|Expected .{0,80} to be on the same device"
     r"|should be the same or input should be a MKLDNN tensor"
@@ -66,8 +67,10 @@ def _unemulatable(failure: Failure) -> bool:
 
 
 def _target_gap(failure: Failure) -> bool:
-    # a kernel the target lacks for a dtype, hit by redirected code (the same error on tensors the test itself
-    # put on the CPU is the test's own failure)
+    # a kernel the target lacks for a dtype, hit by redirected code: recorded by the core ("target_gap"), or read
+    # from the message (the same error on tensors the test itself put on the CPU is the test's own failure)
+    if failure.record.get("target_gap") or failure.says(_TARGET_GAP_SKIP):
+        return True
     return failure.says(_TARGET_GAP) and bool(failure.record.get("cuda_path"))
 
 
@@ -147,7 +150,7 @@ def annotate(record: dict[str, Any], item: pytest.Item) -> dict[str, Any]:
         failure = Failure(failure.exception, failure.messages, failure.chain, record)
         record["exception"] = failure.exception
         record["cause"] = classify(failure)
-    elif record.get("refused"):
+    elif record.get("refused") or record.get("target_gap"):  # skipped by the plugin: the cause is the record's
         record["exception"] = None
         record["cause"] = classify(Failure(None, record=record))
     return record
@@ -160,7 +163,7 @@ def classify_report(test: Mapping[str, Any]) -> str | None:
     outcome = test.get("outcome")
     if outcome in (None, "passed", "xpassed"):
         return None
-    if outcome == "skipped" and not test.get("refused"):
+    if outcome == "skipped" and not (test.get("refused") or test.get("target_gap")):
         return None  # an ordinary skip has no cause to fix
     reason = str(test.get("reason") or "")
     return classify(Failure(test.get("exception"), (reason,) if reason else (), (), test))

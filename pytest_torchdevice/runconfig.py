@@ -2,7 +2,8 @@
 
 Two runs are "the same configuration" when they redirect the same source device type to the same target
 device type under the same simulated limits (and, where MPS limits apply, the same float64 policy): e.g.
-``cuda->cpu``, ``cuda->cpu simulate=mps``, ``cuda->mps``, ``mps->cpu``.  Device indices are left out, so the
+``cuda->cpu``, ``cuda->cpu simulate=mps``, ``cuda->mps``, ``mps->cpu``, ``cuda+mps->cpu`` (``--source-device=auto``
+on a CPU target redirects both).  Device indices are left out, so the
 workers of one xdist run on ``cuda:0`` and ``cuda:1`` share one configuration.
 """
 
@@ -29,8 +30,8 @@ def of_state(state: Any) -> str:
     if session is None:
         return OFF
     settings = state.settings
-    return configuration(str(session.source), session.target.device.type, settings.simulate_limits,
-                         settings.mps_float64)
+    sources = "+".join(getattr(session, "sources", None) or (session.source,))  # what is redirected
+    return configuration(sources, session.target.device.type, settings.simulate_limits, settings.mps_float64)
 
 
 def of_report(data: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ def test_raises(word):
     raise ValueError(word)
 """
 SIM = ("--target-device=cpu", "--simulate-limits=mps")
-CONFIG = "cuda->cpu simulate=mps"
+CONFIG = "cuda+mps->cpu simulate=mps"
 
 
 def _lines(path: Path) -> list[str]:
@@ -84,13 +84,13 @@ def test_entries_apply_only_to_their_configuration(pytester: pytest.Pytester) ->
     # plain cpu is another configuration: nothing is expected to fail, float64 works there
     result = pytester.runpytest("--target-device=cpu", f"--torchdevice-manifest={manifest}")
     result.assert_outcomes(passed=2, failed=4)
-    result.stdout.fnmatch_lines(["manifest *: 0 entries for cuda->cpu (5 for other configurations)*"])
+    result.stdout.fnmatch_lines(["manifest *: 0 entries for cuda+mps->cpu (5 for other configurations)*"])
 
 
 def test_a_different_exception_still_fails(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite=SUITE)
     manifest = pytester.path / "known.txt"
-    manifest.write_text("[cuda->cpu]\ntest_suite.py::test_mixed_devices\tTypeError\tother\twas a TypeError\n")
+    manifest.write_text("[cuda+mps->cpu]\ntest_suite.py::test_mixed_devices\tTypeError\tother\twas a TypeError\n")
     result = pytester.runpytest("--target-device=cpu", f"--torchdevice-manifest={manifest}",
                                 "-k", "mixed_devices")
     result.assert_outcomes(failed=1, deselected=5)

@@ -62,7 +62,7 @@ def test_shards_merge_to_the_table_of_the_unsplit_run(suite: pytest.Pytester, ca
     assert table(merge_files(by_file)) == expected
     assert table(merge_files(by_file), "github") == table(merge_files([whole]), "github")
     lines = expected.splitlines()
-    assert lines[0].split() == ["test", "cuda->cpu", "simulate=mps"]
+    assert lines[0].split() == ["test", "cuda+mps->cpu", "simulate=mps"]
     rows = {line.split()[0]: " ".join(line.split()[1:]) for line in lines[1:7]}
     assert rows == {
         "test_first.py::test_float64": "failed (float64)",
@@ -72,7 +72,7 @@ def test_shards_merge_to_the_table_of_the_unsplit_run(suite: pytest.Pytester, ca
         "test_second.py::test_words[a|b]": "passed",
         "test_second.py::test_words[c]": "passed",
     }
-    assert "  cuda->cpu simulate=mps: 4 passed, 1 failed, 1 skipped, 5 on CUDA paths" in lines
+    assert "  cuda+mps->cpu simulate=mps: 4 passed, 1 failed, 1 skipped, 5 on CUDA paths" in lines
 
     out = suite.path / "all.json"
     assert main(["report", "merge", *by_file, "-o", str(out)]) == 0
@@ -87,7 +87,7 @@ def test_targets_side_by_side_and_conflicts_shown(suite: pytest.Pytester, monkey
     monkeypatch.setenv("SUITE_BREAK", "1")
     rerun = _report(suite, "sim-rerun.json", *SIM, "test_second.py")
     merged = merge_files([cpu, sim, rerun])
-    assert merged["configurations"] == ["cuda->cpu", "cuda->cpu simulate=mps"]
+    assert merged["configurations"] == ["cuda+mps->cpu", "cuda+mps->cpu simulate=mps"]
     text = table(merged)
     float64 = next(line for line in text.splitlines() if "test_float64" in line)
     assert float64.split()[1:] == ["passed", "failed", "(float64)"]
@@ -95,9 +95,9 @@ def test_targets_side_by_side_and_conflicts_shown(suite: pytest.Pytester, monkey
     assert f"CONFLICT: failed (other) [{rerun}] / passed [{sim}]" in flaky
     words = next(line for line in text.splitlines() if "test_words[c]" in line)
     assert "CONFLICT" not in words  # the same result twice is one result
-    assert merged["tests"]["test_second.py::test_words[c]"]["cuda->cpu simulate=mps"][0]["from"] == sorted(
+    assert merged["tests"]["test_second.py::test_words[c]"]["cuda+mps->cpu simulate=mps"][0]["from"] == sorted(
         [sim, rerun])
-    assert "  cuda->cpu simulate=mps: 3 passed, 1 failed, 1 skipped, 1 conflict, 5 on CUDA paths" in text
+    assert "  cuda+mps->cpu simulate=mps: 3 passed, 1 failed, 1 skipped, 1 conflict, 5 on CUDA paths" in text
     # a merged report merges again to the same thing
     again = suite.path / "again.json"
     again.write_text(json.dumps(merge_files([cpu, sim])))
@@ -111,7 +111,7 @@ def test_github_markdown(suite: pytest.Pytester) -> None:
     assert lines[0] == "### torchdevice: 6 tests in 1 configurations"
     assert lines[2] == ("| configuration | passed | failed | error | skipped | xfailed | xpassed | conflict | "
                         "on CUDA paths |")
-    assert "| `cuda->cpu simulate=mps` | 4 | 1 | 0 | 1 | 0 | 0 | 0 | 5 |" in lines
+    assert "| `cuda+mps->cpu simulate=mps` | 4 | 1 | 0 | 1 | 0 | 0 | 0 | 5 |" in lines
     assert "| `test_first.py::test_float64` | ❌ failed (float64) |" in lines
     assert not any("test_words" in line for line in lines)  # passing everywhere: not a problem row
     everything = table(merge_files([sim]), "github")
