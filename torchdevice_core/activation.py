@@ -104,6 +104,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
     if session.native:
         return []
     from . import cuda as emulated_cuda
+    from . import frames
     from .mps import namespace as mps_namespace
     from .redirect import (
         amp,
@@ -127,6 +128,8 @@ def collect_patches(session: Redirection) -> list[Patch]:
         out.extend(emulated_cuda.patches(session))
     if "mps" in session.sources:
         out.extend(mps_namespace.patches(session))
+    out.extend(frames.patches())  # warnings from inside our wrappers point at the caller
+    frames.hide_from_tracebacks()
     return out
 
 
