@@ -34,7 +34,7 @@ def test_counts_by_kind() -> None:
         data = snap.as_dict()
         assert data == {"redirected": {"Tensor.cuda": 1, "torch.randn": 1, "torch.zeros": 1},
                         "emulated": {"torch.cuda.is_available": 1, "torch.cuda.synchronize": 1},
-                        "refused": {"torch.cuda.CUDAGraph": 1}, "mps": {}}  # the JSON report's shape
+                        "refused": {"torch.cuda.CUDAGraph": 1}, "mps": {}, "target_gap": {}}  # the report's shape
         assert snap.sources() == ["cuda"]  # three tensors put on the (emulated) cuda device
         assert snap.counts[("source", "cuda")] == 3
 
@@ -44,7 +44,8 @@ def test_plain_work_is_not_counted() -> None:
         x = torch.randn(3)
         torch.zeros(2, device="cpu")
         _ = x + x
-        assert handle.record.snapshot().as_dict() == {"redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
+        assert handle.record.snapshot().as_dict() == {"redirected": {}, "emulated": {}, "refused": {}, "mps": {},
+                                                      "target_gap": {}}
 
 
 def test_call_sites_name_this_file_and_line() -> None:
