@@ -104,6 +104,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
     if session.native:
         return []
     from . import cuda as emulated_cuda
+    from . import frames
     from .mps import namespace as mps_namespace
     from .redirect import (
         amp,
@@ -137,6 +138,8 @@ def collect_patches(session: Redirection) -> list[Patch]:
 
     for generic in (accelerator, events, libraries, testing):
         out.extend(generic.patches(session))
+    out.extend(frames.patches())  # warnings from inside our wrappers point at the caller
+    frames.hide_from_tracebacks()
     return out
 
 
