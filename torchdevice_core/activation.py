@@ -107,11 +107,16 @@ def collect_patches(session: Redirection) -> list[Patch]:
     from .mps import namespace as mps_namespace
     from .redirect import (
         amp,
+        checkpoint,
         compile,
         default_device,
         distributed,
+        export,
         factories,
+        fake,
+        func,
         generator,
+        jit,
         module,
         optim,
         serialization,
@@ -120,7 +125,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
 
     out: list[Patch] = []
     parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
-             compile)
+             compile, fake, export, checkpoint, jit, func)
     for part in parts:
         out.extend(part.patches(session))
     if session.source == "cuda":
