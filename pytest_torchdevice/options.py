@@ -19,7 +19,7 @@ from torchdevice_core import registry
 TARGET_ENV = "PYTEST_TARGET_DEVICE"
 _TARGET = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
 _NAMES = ("cpu", "mps", "cuda", "auto")
-SOURCE_CHOICES = ("cuda", "mps")
+SOURCE_CHOICES = ("auto", "cuda", "mps")
 FLOAT64_POLICIES = ("error", "downcast", "cpu")
 
 
@@ -121,7 +121,8 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
     )
     group.addoption(
         "--source-device", dest="source_device", choices=SOURCE_CHOICES, default=None,
-        help="the device the suite was written for (default cuda; mps runs MPS-written suites elsewhere).",
+        help="the device the suite was written for: auto (default: cuda and mps requests are both redirected), "
+        "cuda or mps (only that one).",
     )
     group.addoption(
         "--simulate-limits", dest="simulate_limits", choices=("mps",), default=None,
@@ -133,7 +134,7 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
         help="float64 where MPS limits apply: error (as on a Mac; default), downcast (to float32) or cpu "
         "(float64 tensors stay on the CPU).",
     )
-    parser.addini("source_device", "the device the suite was written for (cuda or mps)", default=None)
+    parser.addini("source_device", "the device the suite was written for (auto, cuda or mps)", default=None)
     parser.addini("simulate_limits", "enforce these device limits on the target (mps)", default=None)
     parser.addini("mps_float64", "float64 policy under MPS limits: error, downcast or cpu", default=None)
     parser.addini("target_device", f"redirect CUDA code to this device ({target_choices()})", default=None)
@@ -233,7 +234,7 @@ class PluginSettings:
     device_checks: bool
     plain_tensors: bool
     track_memory: bool = False
-    source: str = "cuda"
+    source: str = "auto"
     simulate_limits: str | None = None
     mps_float64: str = "error"
 
@@ -269,7 +270,7 @@ def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collect
         raw = _ini(config, "torchdevice_device_checks")
         device_checks = True if raw is None else bool(raw)
     return PluginSettings(
-        source=_choice(config, "source_device", SOURCE_CHOICES) or "cuda",
+        source=_choice(config, "source_device", SOURCE_CHOICES) or "auto",
         simulate_limits=_choice(config, "simulate_limits", ("mps",)),
         mps_float64=_choice(config, "mps_float64", FLOAT64_POLICIES) or "error",
         target=resolve_target(config, environ, extra),

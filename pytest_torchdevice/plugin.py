@@ -151,7 +151,8 @@ def pytest_configure(config: pytest.Config) -> None:
             state.activate(wanted, "controller")
     if state.active and workerinput is None:
         session = state.session
-        config.stash[COLLECTOR_KEY] = Collector(session.describe(), session.source, str(session.target.device))
+        config.stash[COLLECTOR_KEY] = Collector(session.describe(), session.requested_source,
+                                                str(session.target.device), session.sources)
     elif state.settings.report_path and workerinput is None and state.settings.target is not None:
         config.stash[COLLECTOR_KEY] = Collector("off", "cuda", "off")
 
@@ -246,8 +247,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     finally:
-        state = _state(item)
         snap = item.stash.get(SNAPSHOT_KEY, None)
+        raw = item.config.stash.get(STATE_KEY, None)
+        if raw is not None and snap is not None:
+            raw.restore_if_lost()
+        state = _state(item)
         if state is not None and snap is not None:
             from torchdevice_core.state import restore
 
@@ -316,7 +320,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(STATE_KEY, None)
     if collector is None or state is None or not collector.tests:
         return
-    terminalreporter.section(f"torchdevice: {collector.describe}")
+    terminalreporter.section(f"torchdevice: {collector.title()}")
     for line in collector.terminal_lines():
         terminalreporter.write_line(line)
     if state.settings.report_path:

@@ -68,6 +68,21 @@ class PluginState:
         self.device = device
         self._export_env()
 
+    def restore_if_lost(self) -> bool:
+        """Bring the session's redirection back after a test ended it (``torchdevice_core.deactivate()``).
+
+        Without this, one test that switches the library off would leave every later test of the process on
+        the real torch ("Torch not compiled with CUDA enabled").  An activation the test left on in its place
+        is undone first.  Returns whether anything had to be restored.
+        """
+        if self.handle is None or self.handle.active or self.device is None:
+            return False
+        import torchdevice_core as core
+
+        core.deactivate()
+        self.handle = core.activate(self.device, source=self.source, **self.options)
+        return True
+
     def deactivate(self) -> None:
         if self.handle is not None:
             self.handle.deactivate()

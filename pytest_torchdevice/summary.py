@@ -20,14 +20,35 @@ PROPERTY = "torchdevice"
 def test_record(diff: Any, note: str | None = None) -> dict[str, Any]:
     """The JSON-able record of one test from a ``RecordSnapshot`` diff."""
     data: dict[str, Any] = {"redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
+    seen: set[str] = set()
     for (kind, api), count in sorted(diff.counts.items()):
-        data[kind][api] = count
+        if kind == "source":
+            seen.add(api)
+        else:
+            data[kind][api] = count
     if diff.sites:
         data["call_sites"] = {f"{kind}:{api}": dict(sorted(sites.items())) for (kind, api), sites in diff.sites.items()}
     data["cuda_path"] = bool(data["redirected"] or data["refused"])
+    # (queries alone do not count: a conftest asking torch.cuda.is_available() did not use CUDA)
+    seen.update(s for s in map(namespace_source, data["refused"]) if s)
+    data["sources"] = sorted(seen)
+    data["queried"] = sorted({s for s in map(namespace_source, data["emulated"]) if s} - seen)
     if note:
         data["note"] = note
     return data
+
+
+def namespace_source(api: str) -> str | None:
+    """The source device an emulated API belongs to: ``torch.cuda.x`` -> cuda, ``torch.backends.mps.x`` -> mps."""
+    for source in ("cuda", "mps"):
+        if api.startswith((f"torch.{source}.", f"torch.backends.{source}.")):
+            return source
+    return None
+
+
+def _sources_phrase(sources: set[str], fallback: str) -> str:
+    names = sorted(sources) or [s for s in fallback.split(",") if s]
+    return " and ".join(n.upper() for n in names) if sources else " or ".join(n.upper() for n in names)
 
 
 @dataclass
@@ -38,9 +59,10 @@ class TestEntry:
 
 
 class Collector:
-    def __init__(self, describe: str, source: str, target: str) -> None:
+    def __init__(self, describe: str, source: str, target: str, sources: tuple[str, ...] = ()) -> None:
         self.describe = describe
-        self.source = source
+        self.source = source  # as asked: auto, cuda or mps
+        self.sources = sources or ((source,) if source != "auto" else ("cuda", "mps"))  # what was redirected
         self.target = target
         self.tests: dict[str, TestEntry] = {}
 
@@ -69,6 +91,7 @@ class Collector:
         return {
             "version": 1,
             "source": self.source,
+            "sources_seen": self.sources_seen(),
             "target": self.target,
             "tests": {
                 nodeid: {"outcome": e.outcome, "reason": e.reason, **_with_defaults(e.record)}
@@ -80,16 +103,35 @@ class Collector:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(self.as_json(), indent=2) + "\n")
 
+    def title(self) -> str:
+        """``cuda -> cpu``: the sources seen (the configured ones before any was seen) and the target."""
+        seen = self.sources_seen()
+        _configured, arrow, target = self.describe.partition(" -> ")
+        return f"{', '.join(seen)} -> {target}" if seen and arrow else self.describe
+
+    def sources_seen(self) -> list[str]:
+        """The source device types the run's tests really asked for (tensors put there, APIs called)."""
+        return sorted({s for e in self.tests.values() for s in e.record.get("sources", ())})
+
     def terminal_lines(self) -> list[str]:
         touched = [e for e in self.tests.values() if e.record.get("cuda_path")]
         emulated_only = [e for e in self.tests.values() if e.record.get("emulated") and not e.record.get("cuda_path")]
+        seen = set(self.sources_seen())
+        paths = _sources_phrase(seen, ",".join(self.sources))
+        queried = (sorted({s for e in emulated_only for s in e.record.get("queried", ())}) or sorted(seen)
+                   or list(self.sources))
+        namespaces = "/".join(f"torch.{s}" for s in queried)
+        per_source = ""
+        if len(seen) > 1:
+            counts = Counter(s for e in touched for s in e.record.get("sources", ()))
+            per_source = " (" + ", ".join(f"{s}: {counts[s]}" for s in sorted(seen)) + ")"
         totals: dict[str, Counter[str]] = {k: Counter() for k in ("redirected", "emulated", "refused", "mps")}
         for entry in self.tests.values():
             for kind, counter in totals.items():
                 counter.update(entry.record.get(kind, {}))
         lines = [
-            f"{len(touched)} of {len(self.tests)} tests exercised redirected CUDA code paths; "
-            f"{len(emulated_only)} more only queried the emulated torch.cuda",
+            f"{len(touched)} of {len(self.tests)} tests exercised redirected {paths} code paths{per_source}; "
+            f"{len(emulated_only)} more only queried the emulated {namespaces}",
         ]
         for kind in ("redirected", "emulated"):
             if totals[kind]:
@@ -110,7 +152,7 @@ class Collector:
 
 
 def _with_defaults(record: dict[str, Any]) -> dict[str, Any]:
-    out = {"cuda_path": False, "redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
+    out = {"cuda_path": False, "sources": [], "queried": [], "redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
     out.update(record)
     return out
 

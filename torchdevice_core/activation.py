@@ -128,9 +128,9 @@ def collect_patches(session: Redirection) -> list[Patch]:
              compile, fake, export, checkpoint, jit, func)
     for part in parts:
         out.extend(part.patches(session))
-    if session.source == "cuda":
+    if "cuda" in session.sources:
         out.extend(emulated_cuda.patches(session))
-    else:
+    if "mps" in session.sources:
         out.extend(mps_namespace.patches(session))
     return out
 

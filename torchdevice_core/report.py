@@ -12,10 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["redirected", "emulated", "refused", "mps"]
-KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps")
+Kind = Literal["redirected", "emulated", "refused", "mps", "source"]
+KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps", "source")
 """redirected: a device argument was rewritten; emulated: a torch.cuda API was answered by emulation;
-refused: an API that cannot be emulated raised; mps: an Apple MPS limit applied (float64, missing kernel)."""
+refused: an API that cannot be emulated raised; mps: an Apple MPS limit applied (float64, missing kernel);
+source: a tensor was put on a redirected device of that type (``cuda``, ``mps``): the sources seen."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(os.path.abspath(sys.modules["torch"].__file__ or "torch"))
@@ -51,10 +52,15 @@ class RecordSnapshot:
         return RecordSnapshot(counts, sites)
 
     def apis(self, kind: Kind | None = None) -> list[str]:
-        return sorted({api for (k, api) in self.counts if kind is None or k == kind})
+        """The APIs hit (of one kind; all kinds but the ``source`` tallies by default)."""
+        return sorted({api for (k, api) in self.counts if k == kind or (kind is None and k != "source")})
 
     def total(self, kind: Kind | None = None) -> int:
-        return sum(n for (k, _), n in self.counts.items() if kind is None or k == kind)
+        return sum(n for (k, _), n in self.counts.items() if k == kind or (kind is None and k != "source"))
+
+    def sources(self) -> list[str]:
+        """The source device types tensors were put on (``cuda``, ``mps``)."""
+        return sorted(api for (k, api) in self.counts if k == "source")
 
     def as_dict(self) -> dict[str, dict[str, dict[str, object]]]:
         out: dict[str, dict[str, dict[str, object]]] = {}

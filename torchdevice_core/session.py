@@ -15,7 +15,7 @@ from .backends import Backend
 from .memory import StorageLedger
 from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
 from .report import RedirectRecord
-from .spec import Target
+from .spec import SOURCE_TYPES, Target
 
 ACTIVE: Redirection | None = None
 
@@ -60,9 +60,30 @@ class Options:
             )
 
 
+def redirected_sources(source: str, target_type: str) -> tuple[str, ...]:
+    """The device types redirected for ``source``: ``auto`` is every source type except the target's own
+    (on a CUDA runner ``cuda`` stays native, on a Mac ``mps`` does)."""
+    if source == "auto":
+        return tuple(s for s in SOURCE_TYPES if s != target_type)
+    return (source,)
+
+
 class Redirection:
     def __init__(self, source: str, target: Target, backend: Backend | None, options: Options) -> None:
-        self.source = source
+        self.requested_source = source
+        """As asked: ``auto``, ``cuda`` or ``mps``."""
+        self.sources = redirected_sources(source, target.type)
+        """The device types redirected to the target (``("cuda", "mps")`` for auto on a CPU)."""
+        self.source = self.sources[0]
+        """The primary source: what a bare integer ordinal, ``Tensor.cuda()`` and the legacy types mean."""
+        # Virtual devices ("slots"): cuda:0..N-1 first (slot = ordinal), then mps:0. With one source the
+        # slots are exactly today's indices, so cuda-only and mps-only sessions are unchanged.
+        self.slots: list[tuple[str, int]] = []
+        if "cuda" in self.sources:
+            self.slots += [("cuda", i) for i in range(options.device_count)]
+        self.mps_slot = len(self.slots) if "mps" in self.sources else -1
+        if "mps" in self.sources:
+            self.slots.append(("mps", 0))
         self.target = target
         self.backend = backend
         self.options = options
@@ -98,20 +119,37 @@ class Redirection:
     @property
     def native(self) -> bool:
         """The target is the source device type itself (cuda -> cuda:N): nothing to emulate."""
-        return self.target.type == self.source
+        return self.target.type == self.requested_source
+
+    def slot_class(self, slot: int, count: bool = True) -> Any:
+        """The emulated tensor class of virtual device ``slot``; ``count``: record that its source was asked
+        for (the report's "sources seen")."""
+        from .tensor import emulated_class
+
+        source, index = self.slots[slot]
+        if count:
+            self.record.counts[("source", source)] += 1
+        return emulated_class(source, index, slot)
+
+    def slot_of_source(self, source: str) -> int | None:
+        """The slot a bare ``source`` names (``"cuda"``: the current device), None if it is not redirected."""
+        if source == "mps":
+            return self.mps_slot if self.mps_slot >= 0 else None
+        return self.current_index if source == "cuda" and "cuda" in self.sources else None
 
     def describe(self) -> str:
+        sources = ", ".join(self.sources)
         name = self.target.spec.partition(":")[0]
         if name in ("auto", self.target.type):
-            return f"{self.source} -> {self.target.device}"
-        return f"{self.source} -> {self.target.spec} ({self.target.device})"  # a registered target
+            return f"{sources} -> {self.target.device}"
+        return f"{sources} -> {self.target.spec} ({self.target.device})"  # a registered target
 
     def armed_ledger(self) -> StorageLedger:
         """The memory ledger, counting from now on (and everything redirected that is still alive)."""
         if not self.ledger_armed:
             from . import tensor
 
-            self.ledger.track_existing(tensor.EmulatedTensor, lambda t: t._td_index)
+            self.ledger.track_existing(tensor.EmulatedTensor, lambda t: t._td_slot)
             self.ledger_armed = True
             if ACTIVE is self:
                 tensor._LEDGER[0] = self.ledger
@@ -119,37 +157,42 @@ class Redirection:
 
     # ---------------------------------------------------------------- device arguments
     def _classify(self, dev: Any) -> int | None:
+        """A device argument -> its slot, ``_CURRENT`` (a bare ``cuda``) or None; raises on a bad ordinal."""
         if isinstance(dev, int):
-            return dev if self.source == "cuda" and dev >= 0 else None
-        if isinstance(dev, str):
+            dev = torch.device("cuda", dev) if "cuda" in self.sources and dev >= 0 else None
+        elif isinstance(dev, str):
             try:
                 dev = torch.device(dev)
             except (RuntimeError, ValueError):
                 return None  # not a device: torch raises its own error when it parses it
-        if isinstance(dev, torch.device) and dev.type == self.source:
-            return _CURRENT if dev.index is None else dev.index
-        return None
+        if not isinstance(dev, torch.device) or dev.type not in self.sources:
+            return None
+        if dev.type == "mps":
+            if dev.index not in (None, 0):
+                raise RuntimeError(f"Invalid device index {dev.index} for mps: only mps:0 exists (torchdevice)")
+            return self.mps_slot
+        if dev.index is None:
+            return _CURRENT
+        if dev.index >= self.options.device_count:
+            raise RuntimeError(
+                f"CUDA error: invalid device ordinal {dev.index} (torchdevice emulates "
+                f"{self.options.device_count} cuda device(s) on {self.target.device})"
+            )
+        return dev.index
 
     def resolve(self, dev: Any) -> int | None:
-        """The virtual source device index ``dev`` names, or None when it names anything else."""
+        """The virtual device slot ``dev`` names (the ordinal, for cuda), or None when it names anything else."""
         kind = type(dev)
         if kind is bool or not (kind is str or kind is int or kind is torch.device):
             return None
         try:
             index = self._cache[dev]
         except KeyError:
-            index = self._classify(dev)
+            index = self._classify(dev)  # (a bad ordinal raises, and is not cached: it raises every time)
             if len(self._cache) < _CACHE_LIMIT:
                 self._cache[dev] = index
-        if index is None:
-            return None
         if index == _CURRENT:
             return self.current_index
-        if index >= self.options.device_count:
-            raise RuntimeError(
-                f"{self.source.upper()} error: invalid device ordinal {index} (torchdevice emulates "
-                f"{self.options.device_count} {self.source} device(s) on {self.target.device})"
-            )
         return index
 
     def index_of(self, device: Any) -> int:
@@ -157,15 +200,16 @@ class Redirection:
         if device is None:
             return self.current_index
         if isinstance(device, int) and not isinstance(device, bool):
-            index: int | None = device
             if device < 0:
                 return self.current_index
-        else:
-            index = self.resolve(device)
+            # an ordinal of the primary source: cuda:N, or mps:0 for an mps-only session
+            limit = self.options.device_count if self.source == "cuda" else 1
+            if device >= limit:
+                raise RuntimeError(f"{self.source.upper()} error: invalid device ordinal {device}")
+            return device if self.source == "cuda" else self.mps_slot
+        index = self.resolve(device)
         if index is None:
             raise ValueError(f"Expected a {self.source} device, but got: {device}")
-        if index >= self.options.device_count:
-            raise RuntimeError(f"{self.source.upper()} error: invalid device ordinal {index}")
         return index
 
     # ---------------------------------------------------------------- callers

@@ -12,7 +12,8 @@ from .errors import TargetSpecError, TargetUnavailableError
 from .registry import registered_target, target_choices, target_names
 
 TARGET_CHOICES = "cpu, mps, cuda, cuda:N, auto"
-SOURCE_CHOICES = ("cuda", "mps")
+SOURCE_TYPES = ("cuda", "mps")  # device types code can be written for
+SOURCE_CHOICES = ("auto", *SOURCE_TYPES)  # auto: whichever of them the code asks for
 _SPEC = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
 _BUILTIN = ("cpu", "mps", "cuda", "auto")
 

@@ -86,6 +86,7 @@ class EmulatedTensor(torch.Tensor):
     __slots__ = ()
     _td_device: ClassVar[torch.device]
     _td_index: ClassVar[int]
+    _td_slot: ClassVar[int]  # the session's virtual device (== _td_index except mps under an auto source)
     _td_type: ClassVar[str]
     _td_tensor_class: ClassVar[type[EmulatedTensor]]
     _td_param_class: ClassVar[type[EmulatedTensor]]
@@ -189,7 +190,7 @@ class EmulatedTensor(torch.Tensor):
                     return ret
             ledger = _LEDGER[0]
             if ledger is not None:
-                ledger.track(ret, tcls._td_index)
+                ledger.track(ret, tcls._td_slot)
             ret.__class__ = tcls
             return ret
         return _adopt(ret, tcls, args)
@@ -206,12 +207,14 @@ class _EmulatedParameterMixin:
         return param
 
 
-_CLASSES: dict[tuple[str, int], type[EmulatedTensor]] = {}
+_CLASSES: dict[tuple[str, int, int], type[EmulatedTensor]] = {}
 
 
-def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
-    """The (cached) tensor class for virtual device ``source:index``; its parameter twin is ``_td_param_class``."""
-    cls = _CLASSES.get((source, index))
+def emulated_class(source: str, index: int, slot: int | None = None) -> type[EmulatedTensor]:
+    """The (cached) tensor class for virtual device ``source:index`` (the session's ``slot``, by default the
+    index); its parameter twin is ``_td_param_class``."""
+    slot = index if slot is None else slot
+    cls = _CLASSES.get((source, index, slot))
     if cls is not None:
         return cls
     attrs = {
@@ -219,6 +222,7 @@ def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
         "__module__": __name__,
         "_td_device": torch.device(source, index),
         "_td_index": index,
+        "_td_slot": slot,
         "_td_type": source,
     }
     name = f"{source.capitalize()}Tensor"
@@ -226,7 +230,7 @@ def emulated_class(source: str, index: int) -> type[EmulatedTensor]:
     pcls: Any = type(f"{source.capitalize()}Parameter", (_EmulatedParameterMixin, tcls, _Parameter), dict(attrs))
     tcls._td_tensor_class = pcls._td_tensor_class = tcls
     tcls._td_param_class = pcls._td_param_class = pcls
-    _CLASSES[(source, index)] = tcls
+    _CLASSES[(source, index, slot)] = tcls
     return tcls
 
 
@@ -290,7 +294,7 @@ def promote(t: torch.Tensor, cls: type[EmulatedTensor]) -> torch.Tensor:
     """Give a fresh plain result the emulated class ``cls`` (and count its storage on that virtual device)."""
     ledger = _LEDGER[0]
     if ledger is not None:
-        ledger.track(t, cls._td_index)
+        ledger.track(t, cls._td_slot)
     t.__class__ = cls
     return t
 
@@ -336,7 +340,7 @@ def _bad_arg(cls: type[EmulatedTensor], a: Any) -> bool:
     if ta is _Tensor or ta is _Parameter:
         return bool(a.dim() != 0)  # CUDA accepts CPU scalars (0-dim) as operands
     if isinstance(a, EmulatedTensor):
-        return a._td_index != cls._td_index or a._td_type != cls._td_type
+        return a._td_slot != cls._td_slot or a._td_type != cls._td_type
     return False
 
 
@@ -353,7 +357,7 @@ def _check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: di
             for b in a:
                 if isinstance(b, _Tensor) and _bad_arg(cls, b):
                     _raise_mismatch(cls, func, b)
-        elif isinstance(a, EmulatedTensor) and (a._td_index != cls._td_index or a._td_type != cls._td_type):
+        elif isinstance(a, EmulatedTensor) and (a._td_slot != cls._td_slot or a._td_type != cls._td_type):
             _raise_mismatch(cls, func, a)
     if kwargs:
         for a in kwargs.values():
@@ -378,7 +382,7 @@ def _call_with_device(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs:
     active.record.redirected(_api_name(func))  # type: ignore[union-attr]
     with _Disable():
         ret = func(*args, **kwargs)
-    return _adopt(ret, emulated_class(cls._td_type, index), args)
+    return _adopt(ret, active.slot_class(index), args)  # type: ignore[union-attr]
 
 
 def _api_name(func: Any) -> str:
@@ -434,7 +438,7 @@ def to_target(t: torch.Tensor, index: int, dtype: Any = None, non_blocking: bool
                        memory_format=memory_format)
     if not emulate or type(out) is not _Tensor:  # (a subclass of the caller's own keeps its type)
         return out
-    return promote(out, emulated_class(active.source, index))
+    return promote(out, active.slot_class(index))
 
 
 def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
@@ -444,14 +448,14 @@ def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
             return _orig_to(self, *args, **kwargs)
     dest, dtype, non_blocking, copy_, memory_format = parsed
     active = _session.ACTIVE
-    index = self._td_index if dest is None else (active.resolve(dest) if active is not None else None)
+    index = self._td_slot if dest is None else (active.resolve(dest) if active is not None else None)
     if index is not None and dtype is not None and active is not None and active.mps_limits:
         wanted = active.limit_dtype(dtype)
         if wanted is None:  # float64 leaves the MPS-limited device for the CPU (Options.mps_float64 == "cpu")
             dest, index = "cpu", None
         else:
             dtype = wanted
-    if index is not None and index != self._td_index:
+    if index is not None and index != self._td_slot:
         return to_target(self, index, dtype, non_blocking, memory_format)
     if index is not None:  # same virtual device: a dtype/format change, or a no-op returning self
         with _Disable():
@@ -471,10 +475,14 @@ def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
 def emulated_cuda(self: EmulatedTensor, device: Any = None, non_blocking: bool = False,
                   memory_format: Any = torch.preserve_format) -> Any:
     active = _session.ACTIVE
-    index = active.resolve(self._td_type if device is None else device) if active is not None else None
+    if active is None:
+        raise RuntimeError(f"Invalid device, must be {self._td_type} device")
+    # a bare .cuda() means the current CUDA device (where cuda is redirected); an mps-only session keeps
+    # its one device
+    index = active.resolve(("cuda" if "cuda" in active.sources else self._td_type) if device is None else device)
     if index is None:
         raise RuntimeError(f"Invalid device, must be {self._td_type} device")
-    if index == self._td_index:
+    if index == self._td_slot:
         return self
     return to_target(self, index, None, non_blocking, memory_format)
 

@@ -32,7 +32,9 @@ def test_counts_by_kind() -> None:
         assert snap.total() == 6
         assert snap.apis("redirected") == ["Tensor.cuda", "torch.randn", "torch.zeros"]
         data = snap.as_dict()
-        assert set(data) == {"redirected", "emulated", "refused"}
+        assert set(data) == {"redirected", "emulated", "refused", "source"}
+        assert data["source"] == {"cuda": {"count": 3}}  # three tensors put on the (emulated) cuda device
+        assert snap.sources() == ["cuda"]
         assert data["redirected"]["torch.randn"] == {"count": 1}
         assert data["emulated"]["torch.cuda.synchronize"] == {"count": 1}
         assert data["refused"]["torch.cuda.CUDAGraph"] == {"count": 1}
@@ -69,7 +71,8 @@ def test_snapshot_difference() -> None:
         torch.randn(1, device="cuda")
         torch.ones(1, device="cuda")
         diff = handle.record.snapshot().minus(first)
-        assert diff.counts == {("redirected", "torch.randn"): 1, ("redirected", "torch.ones"): 1}
+        assert diff.counts == {("redirected", "torch.randn"): 1, ("redirected", "torch.ones"): 1,
+                               ("source", "cuda"): 2}
         handle.record.clear()
         assert handle.record.snapshot().total() == 0
 

@@ -138,3 +138,25 @@ def test_track_memory_counts_from_the_start(pytester: pytest.Pytester) -> None:
     """)
     pytester.runpytest("--target-device=cpu", "--torchdevice-track-memory").assert_outcomes(passed=1)
     pytester.runpytest("--target-device=cpu").assert_outcomes(failed=1)  # default: counting starts at the query
+
+
+def test_a_test_that_deactivates_the_library_does_not_break_later_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch, torchdevice_core
+
+        def test_a_switches_it_off():
+            torchdevice_core.deactivate()
+            assert not torch.cuda.is_available()
+
+        def test_b_switches_it_off_and_activates_its_own():
+            torchdevice_core.deactivate()
+            torchdevice_core.activate("cpu", device_count=3)
+            assert torch.cuda.device_count() == 3
+
+        def test_c_still_redirected():
+            assert torch.cuda.is_available() and torch.cuda.device_count() == 1
+            assert torch.ones(2, device="cuda").is_cuda
+            assert torchdevice_core.active().options.device_count == 1
+    """)
+    result = pytester.runpytest("--target-device=cpu", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)

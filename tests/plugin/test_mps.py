@@ -29,7 +29,7 @@ def test_simulated_mps_predicts_float64_failures(cuda_suite: pytest.Pytester) ->
     result = cuda_suite.runpytest("cuda_suite", "--target-device=cpu", "--simulate-limits=mps",
                                   f"--torchdevice-report={report}")
     result.stdout.fnmatch_lines([
-        "torchdevice: cuda -> cpu (from --target-device); simulated MPS limits: float64=error, cpu fallback=on",
+        "torchdevice: cuda, mps -> cpu (from --target-device); simulated MPS limits: float64=error, cpu fallback=on",
         "MPS limits hit by 2 tests (1 failed): *float64 (error) (1)*aten::heaviside (cpu fallback) (1)*",
     ])
     result.assert_outcomes(passed=7, failed=1, skipped=1)
@@ -59,6 +59,48 @@ def test_mps_written_suite_runs_on_cpu(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["torchdevice: mps -> cpu (from --target-device)"])
     result.assert_outcomes(passed=4)
     pytester.runpytest("mps_suite").assert_outcomes(skipped=4)
+
+
+def test_mps_written_suite_runs_with_plain_target_device(pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLES / "mps_suite", pytester.path / "mps_suite")
+    report = pytester.path / "r.json"
+    result = pytester.runpytest("mps_suite", "--target-device=cpu", f"--torchdevice-report={report}")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([
+        "torchdevice: cuda, mps -> cpu (from --target-device)",
+        "*= torchdevice: mps -> cpu =*",  # the summary names the source the suite really used
+        "4 of 4 tests exercised redirected MPS code paths; 0 more only queried the emulated torch.mps",
+    ])
+    data = json.loads(report.read_text())
+    assert (data["source"], data["sources_seen"]) == ("auto", ["mps"])
+
+
+@pytest.fixture
+def option_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
+    shutil.copytree(EXAMPLES / "device_option_suite", pytester.path / "device_option_suite")
+    return pytester
+
+
+def test_device_option_suite_predicted_for_mps(option_suite: pytest.Pytester) -> None:
+    """A suite choosing its device with its own --device option: --device=mps is predicted without
+    --source-device."""
+    report = option_suite.path / "r.json"
+    result = option_suite.runpytest("device_option_suite", "--target-device=cpu", "--simulate-limits=mps",
+                                    "--device=mps", f"--torchdevice-report={report}")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(["FAILED device_option_suite/test_ops.py::test_float64_accumulation - TypeError*"])
+    tests = json.loads(report.read_text())["tests"]
+    assert tests["device_option_suite/test_ops.py::test_step_function"]["mps"] == {
+        "aten::heaviside (cpu fallback)": 1}
+    assert all(t["sources"] == ["mps"] for t in tests.values())
+    # the same suite on its default device (cuda) under the same limits
+    option_suite.runpytest("device_option_suite", "--target-device=cpu", "--simulate-limits=mps"
+                           ).assert_outcomes(passed=4, failed=1)
+
+
+def test_device_option_suite_without_the_plugin_skips(option_suite: pytest.Pytester) -> None:
+    option_suite.runpytest("device_option_suite", "--device=mps", "-p", "no:torchdevice").assert_outcomes(skipped=5)
 
 
 def test_mps_options_are_validated(pytester: pytest.Pytester) -> None:

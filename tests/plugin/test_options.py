@@ -16,7 +16,7 @@ def test_gated():
 def test_header_names_redirection_and_its_source(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(CUDA_GATED)
     result = pytester.runpytest("--target-device=cpu")
-    result.stdout.fnmatch_lines(["torchdevice: cuda -> cpu (from --target-device)"])
+    result.stdout.fnmatch_lines(["torchdevice: cuda, mps -> cpu (from --target-device)"])
     result.assert_outcomes(passed=1)
 
 
@@ -62,7 +62,7 @@ def test_precedence_command_line_over_env_over_ini(pytester: pytest.Pytester,
     pytester.makepyfile("def test_x(): pass")
     assert "(from ini target_device)" in pytester.runpytest().stdout.str()
     monkeypatch.setenv("PYTEST_TARGET_DEVICE", "cpu")
-    assert "torchdevice: cuda -> cpu (from $PYTEST_TARGET_DEVICE)" in pytester.runpytest().stdout.str()
+    assert "torchdevice: cuda, mps -> cpu (from $PYTEST_TARGET_DEVICE)" in pytester.runpytest().stdout.str()
     assert "(from --target-device)" in pytester.runpytest("--target-device=auto").stdout.str()
 
 
@@ -113,7 +113,7 @@ def test_a_plugin_can_register_a_target(pytester: pytest.Pytester) -> None:
     """)
     pytester.syspathinsert()
     result = pytester.runpytest("-p", "fakegpu_plugin", "--target-device=fakegpu")
-    result.stdout.fnmatch_lines(["torchdevice: cuda -> fakegpu (cpu) (from --target-device)"])
+    result.stdout.fnmatch_lines(["torchdevice: cuda, mps -> fakegpu (cpu) (from --target-device)"])
     result.assert_outcomes(passed=1)
     bad = pytester.runpytest("-p", "fakegpu_plugin", "--target-device=fakegpu2")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR

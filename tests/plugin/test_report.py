@@ -31,12 +31,14 @@ def test_json_report_per_test(pytester: pytest.Pytester) -> None:
     path = pytester.path / "out" / "report.json"
     pytester.runpytest("--target-device=cpu", f"--torchdevice-report={path}", "--torchdevice-call-sites")
     data = json.loads(path.read_text())
-    assert (data["version"], data["source"], data["target"]) == (1, "cuda", "cpu")
+    assert (data["version"], data["source"], data["target"]) == (1, "auto", "cpu")
+    assert data["sources_seen"] == ["cuda"]  # auto redirects cuda and mps; this suite only asked for cuda
     tests = data["tests"]
     red = tests["test_suite.py::test_redirects"]
     assert red["outcome"] == "passed" and red["cuda_path"] is True
     assert red["redirected"] == {"torch.randn": 1}
     assert red["emulated"] == {"torch.cuda.synchronize": 1}
+    assert red["sources"] == ["cuda"]
     sites = red["call_sites"]["redirected:torch.randn"]
     assert sites == {f"{source}:{line}": 1}
     assert tests["test_suite.py::test_plain"]["cuda_path"] is False
@@ -46,6 +48,7 @@ def test_json_report_per_test(pytester: pytest.Pytester) -> None:
     refused = tests["test_suite.py::test_refused"]
     assert refused["outcome"] == "skipped" and refused["refused"] == {"torch.cuda.CUDAGraph": 1}
     assert "CUDA graphs" in refused["reason"]
+    assert tests["test_suite.py::test_plain"]["sources"] == []
 
 
 def test_terminal_summary(pytester: pytest.Pytester) -> None:

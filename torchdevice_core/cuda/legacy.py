@@ -37,7 +37,7 @@ def _legacy_type(session: Redirection, dtype: torch.dtype, name: str) -> type:
 
 
 def patches(session: Redirection) -> list[Patch]:
-    if session.backend is None or session.source != "cuda":
+    if session.backend is None or "cuda" not in session.sources:
         return []
     ns = namespace(session)
     return [

@@ -13,7 +13,7 @@ from ..session import Redirection
 
 
 def patches(session: Redirection) -> list[Patch]:
-    if session.backend is None or session.source != "cuda":
+    if session.backend is None or "cuda" not in session.sources:
         return []
     nvtx = torch.cuda.nvtx
     hit = session.record.emulated

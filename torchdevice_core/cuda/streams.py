@@ -21,11 +21,12 @@ from ..session import Redirection
 from ._common import emulated, namespace
 
 
-def build(session: Redirection) -> dict[str, Any]:
-    """Fresh Stream/Event/StreamContext classes and stream functions bound to ``session``."""
+def build(session: Redirection, for_source: str | None = None) -> dict[str, Any]:
+    """Fresh Stream/Event/StreamContext classes and stream functions bound to ``session`` (for the source
+    ``for_source``, by default the primary one)."""
     assert session.backend is not None
     backend = session.backend
-    source = session.source
+    source = for_source or session.source
     ids = itertools.count(1)
     local = threading.local()
     target = str(session.target.device)
@@ -35,7 +36,7 @@ def build(session: Redirection) -> dict[str, Any]:
 
         def __init__(self, device: Any = None, priority: int = 0, **kwargs: Any) -> None:
             self.device_index = session.index_of(device)
-            self.device = torch.device(source, self.device_index)
+            self.device = torch.device(source, self.device_index if source == "cuda" else 0)
             self.priority = priority
             self.stream_id = kwargs.get("stream_id", next(ids))
 

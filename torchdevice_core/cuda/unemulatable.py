@@ -79,7 +79,7 @@ class _RaisingModule(types.ModuleType):
 
 
 def patches(session: Redirection) -> list[Patch]:
-    if session.backend is None or session.source != "cuda":
+    if session.backend is None or "cuda" not in session.sources:
         return []
     ns = namespace(session)
     target = str(session.target.device)

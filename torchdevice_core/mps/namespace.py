@@ -21,7 +21,7 @@ MACOS_VERSION = (15, 0)  # what is_macos_or_newer() answers against: a current, 
 
 
 def patches(session: Redirection) -> list[Patch]:
-    if session.backend is None or session.source != "mps":
+    if session.backend is None or "mps" not in session.sources:
         return []
     backend = session.backend
     target = str(session.target.device)
@@ -41,11 +41,11 @@ def patches(session: Redirection) -> list[Patch]:
         backend.generator().set_state(new_state.clone())
 
     def current_allocated_memory() -> int:
-        return session.armed_ledger().device(0).allocated
+        return session.armed_ledger().device(session.mps_slot).allocated
 
     def driver_allocated_memory() -> int:
         reserved = backend.driver_reserved_memory()
-        return session.armed_ledger().device(0).reserved if reserved is None else reserved
+        return session.armed_ledger().device(session.mps_slot).reserved if reserved is None else reserved
 
     def set_per_process_memory_fraction(value: float) -> None:
         if not 0 <= value <= 2:
@@ -75,21 +75,22 @@ def patches(session: Redirection) -> list[Patch]:
         "driver_allocated_memory": driver_allocated_memory,
         "recommended_max_memory": lambda: backend.total_memory(),
     }
-    out = [emulated(session, name, fn) for name, fn in functions.items() if hasattr(mps, name)]
-    out += [per_caller(session, "device_count", lambda: 1)]
+    out = [emulated(session, name, fn, source="mps") for name, fn in functions.items() if hasattr(mps, name)]
+    out += [per_caller(session, "device_count", lambda: 1, source="mps")]
     if hasattr(mps, "is_available"):
-        out.append(per_caller(session, "is_available", lambda: True))
-    out.append(Patch(mps, "Event", streams.build(session)["Event"], "emulated"))
+        out.append(per_caller(session, "is_available", lambda: True, source="mps"))
+    out.append(Patch(mps, "Event", streams.build(session, "mps")["Event"], "emulated"))
     for name in ("compile_shader", "load_metallib"):
         if hasattr(mps, name):
             out.append(Patch(mps, name, refuse(name, "Metal shaders run only on Apple GPUs"), "unemulatable"))
     backends_mps = torch.backends.mps
     out += [
-        per_caller(session, "is_available", lambda: True, owner=backends_mps),
-        per_caller(session, "is_built", lambda: True, owner=backends_mps),
+        per_caller(session, "is_available", lambda: True, owner=backends_mps, source="mps"),
+        per_caller(session, "is_built", lambda: True, owner=backends_mps, source="mps"),
         per_caller(session, "is_macos_or_newer", lambda major, minor: (major, minor) <= MACOS_VERSION,
-                   owner=backends_mps),
+                   owner=backends_mps, source="mps"),
     ]
     if hasattr(backends_mps, "is_macos13_or_newer"):
-        out.append(per_caller(session, "is_macos13_or_newer", lambda minor=0: True, owner=backends_mps))
+        out.append(per_caller(session, "is_macos13_or_newer", lambda minor=0: True, owner=backends_mps,
+                              source="mps"))
     return out

@@ -31,8 +31,8 @@ def _make_autocast_init(session: Redirection) -> Callable[..., Any]:
 
     def __init__(self: Any, device_type: str, dtype: torch.dtype | None = None, enabled: bool = True,
                  cache_enabled: bool | None = None) -> None:
-        if device_type == session.source:
-            session.record.redirected(f"torch.autocast({session.source!r})")
+        if device_type in session.sources:
+            session.record.redirected(f"torch.autocast({device_type!r})")
             device_type = target_type
             if dtype is None:
                 dtype = autocast_dtype(session)
@@ -46,8 +46,8 @@ def _make_scaler_init(session: Redirection) -> Callable[..., Any]:
     target_type = session.target.type
 
     def __init__(self: Any, device: str = "cuda", *args: Any, **kwargs: Any) -> None:
-        if device == session.source:
-            session.record.redirected(f"GradScaler({session.source!r})")
+        if device in session.sources:
+            session.record.redirected(f"GradScaler({device!r})")
             device = target_type
         orig(self, device, *args, **kwargs)
 
@@ -76,7 +76,7 @@ def _make_is_autocast_enabled(session: Redirection) -> Callable[..., Any]:
 
     def is_autocast_enabled(device_type: str | None = None) -> bool:
         # no argument means CUDA (legacy API); user code asking about the source sees the target's state
-        asks_source = (device_type is None and session.source == "cuda") or device_type == session.source
+        asks_source = (device_type is None and "cuda" in session.sources) or device_type in session.sources
         if asks_source and not session.real_caller():
             return bool(orig(target_type))
         return bool(orig() if device_type is None else orig(device_type))

@@ -16,7 +16,7 @@ from torch.utils._device import DeviceContext, _device_constructors
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import emulated_class, promote
+from ..tensor import promote
 
 
 def _make_torch_function(session: Redirection) -> Callable[..., Any]:
@@ -36,7 +36,7 @@ def _make_torch_function(session: Redirection) -> Callable[..., Any]:
             hit("torch.set_default_device")
             out = func(*args, **kwargs)
             if session.options.emulate_identity and type(out) is torch.Tensor:
-                promote(out, emulated_class(session.source, index))
+                promote(out, session.slot_class(index))
             return out
         return func(*args, **kwargs)
 

@@ -16,7 +16,7 @@ from torch.utils._device import _device_constructors
 from ..patching import Patch
 from ..report import Kind
 from ..session import Redirection
-from ..tensor import _LEDGER, IN_COMPILED, _compiling, emulated_class, promote
+from ..tensor import _LEDGER, IN_COMPILED, _compiling, promote
 
 _NAMESPACES = (torch, torch.fft, torch.nested, torch.sparse, torch.special, torch.linalg)
 _NOT_FACTORIES = {"Generator"}  # a class, redirected on its own (see generator.py)
@@ -79,7 +79,7 @@ def _limited_call(session: Redirection, orig: Callable[..., Any], api: str, inde
             kwargs["dtype"] = wanted
         out = orig(*args, **kwargs)
     if session.options.emulate_identity and type(out) is torch.Tensor:
-        promote(out, emulated_class(session.source, index))
+        promote(out, session.slot_class(index, count=False))  # (the caller counted it)
     return out
 
 
@@ -89,18 +89,18 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     hit = session.record.redirected
     emulated = session.record.emulated
     identity = session.options.emulate_identity
-    source = session.source
     strip_pin = target.type != "cuda"
     plain = torch.Tensor
     limited = session.mps_limits
     # On a CPU target, leaving device= out is cheaper for torch than device="cpu" (unless a mode sets one)
     drop_device = target.type == "cpu"
     modes = torch._C._len_torch_function_stack
-    classes = [emulated_class(source, i) for i in range(session.options.device_count)]
+    classes = [session.slot_class(i, count=False) for i in range(len(session.slots))]
+    source_keys: list[tuple[Kind, str]] = [("source", src) for src, _ in session.slots]
     # the hot path (a redirected call costs ~1.7 us over native torch.randn(64), a Python wrapper's floor is
     # ~0.5 us): the session's device cache read directly, the counter bumped directly
     cache = session._cache
-    count = session.options.device_count
+    count = len(session.slots)
     counts = session.record.counts
     key: tuple[Kind, str] = ("redirected", api)
     sites = session.options.call_sites
@@ -128,6 +128,7 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
             hit(api)
         else:
             counts[key] += 1
+        counts[source_keys[index]] += 1
         if limited:
             kwargs["device"] = target
             return _limited_call(session, orig, api, index, args, kwargs)

@@ -12,15 +12,14 @@ import torch.utils._foreach_utils as _foreach_utils
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import emulated_class
 
 
 def patches(session: Redirection) -> list[Patch]:
     if not session.options.emulate_identity:
         return []
     classes = []
-    for index in range(session.options.device_count):
-        cls = emulated_class(session.source, index)
+    for slot in range(len(session.slots)):
+        cls = session.slot_class(slot, count=False)
         classes += [cls, cls._td_param_class]
     return [
         Patch(_optimizer, "_foreach_supported_types", [*_optimizer._foreach_supported_types, *classes],

@@ -19,7 +19,7 @@ import torch.serialization as _serialization
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import SAVING, emulated_class, promote, real_device
+from ..tensor import SAVING, promote, real_device
 
 _StorageBase = torch.storage._StorageBase
 _untyped_storage = torch._C.TensorBase.untyped_storage
@@ -72,7 +72,7 @@ def _adopt_tensor(session: Redirection, tensor: torch.Tensor, index: int) -> tor
         moved = tensor.detach().to(device=session.target.device, dtype=wanted)
         tensor = torch.nn.Parameter(moved, tensor.requires_grad) if is_param else moved
     if session.options.emulate_identity:
-        cls = emulated_class(session.source, index)
+        cls = session.slot_class(index)
         promote(tensor, cls._td_param_class if is_param else cls)
     return tensor
 
@@ -169,6 +169,6 @@ def patches(session: Redirection) -> list[Patch]:
         Patch(_serialization, "default_restore_location", _make_restore(session), "restore cuda-tagged storages"),
         Patch(torch, "load", _make_load(session), "adopt tensors of cuda-tagged storages"),
     ]
-    if session.source == "cuda":
+    if "cuda" in session.sources:
         out.append(Patch(_StorageBase, "cuda", _make_storage_cuda(session), "redirect UntypedStorage.cuda"))
     return out

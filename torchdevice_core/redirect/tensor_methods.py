@@ -21,7 +21,6 @@ from ..tensor import (
     EmulatedTensor,
     _compiling,
     compiled_call,
-    emulated_class,
     emulated_cuda,
     emulated_to,
     emulated_type,
@@ -137,11 +136,11 @@ def _make_type(session: Redirection) -> Callable[..., Any]:
             return orig(self, dtype, non_blocking, **kwargs)
         name = dtype if isinstance(dtype, str) else getattr(dtype, "_td_legacy_name", None)
         parsed = parse_legacy_type(name) if name else None
-        if parsed is None or parsed[0] != session.source:
+        slot = session.slot_of_source(parsed[0]) if parsed is not None and parsed[0] else None
+        if parsed is None or slot is None:
             return orig(self, dtype, non_blocking, **kwargs)
         hit("Tensor.type")
-        return _copy_to_target(session, self, session.current_index, parsed[1], non_blocking,
-                               torch.preserve_format)
+        return _copy_to_target(session, self, slot, parsed[1], non_blocking, torch.preserve_format)
 
     return type_
 
@@ -166,7 +165,7 @@ def _make_new(session: Redirection, name: str) -> Callable[..., Any]:
         kwargs["device"] = target
         out = orig(self, *args, **kwargs)
         if session.options.emulate_identity and type(out) is torch.Tensor:
-            promote(out, emulated_class(session.source, index))
+            promote(out, session.slot_class(index))
         return out
 
     new.__name__ = new.__qualname__ = name
@@ -205,7 +204,7 @@ def patches(session: Redirection) -> list[Patch]:
         "to": _make_to(session),
         "type": _make_type(session),
     }
-    if session.source == "cuda":
+    if "cuda" in session.sources:
         makers["cuda"] = _make_cuda(session)
     for name in _NEW_METHODS:
         makers[name] = _make_new(session, name)
