@@ -119,13 +119,14 @@ def collect_patches(session: Redirection) -> list[Patch]:
         jit,
         module,
         optim,
+        per_sample,
         serialization,
         tensor_methods,
     )
 
     out: list[Patch] = []
     parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
-             compile, fake, export, checkpoint, jit, func)
+             compile, fake, export, checkpoint, jit, func, per_sample)
     for part in parts:
         out.extend(part.patches(session))
     if "cuda" in session.sources:

@@ -364,3 +364,31 @@ def test_cuda_device_inside_scripted_code_raises_instead_of_aborting() -> None:
             print("raised", type(e).__name__)
     """)
     assert out.startswith("raised")
+
+
+# ------------------------------------------------------------------------------- per-sample grads (ExpandedWeights)
+def _per_sample_grads(device: str, loss_reduction: str) -> list[torch.Tensor]:
+    from torch.nn.utils._per_sample_grad import call_for_per_sample_grads
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 3, 3), torch.nn.Flatten(), torch.nn.Linear(12, 4), torch.nn.LayerNorm(4),
+    ).to(device)
+    x = torch.randn(5, 2, 6, device=device)
+    out = call_for_per_sample_grads(model, loss_reduction=loss_reduction)(x)
+    (out.mean() if loss_reduction == "mean" else out.sum()).backward()
+    assert all(p.grad is None for p in model.parameters())  # ExpandedWeights fill grad_sample only
+    return [p.grad_sample for p in model.parameters()]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("loss_reduction", ["sum", "mean"])
+def test_per_sample_grads_of_emulated_parameters(loss_reduction: str) -> None:
+    native = _per_sample_grads("cpu", loss_reduction)
+    with td.redirected("cpu"):
+        emulated = _per_sample_grads("cuda", loss_reduction)
+        plain = _per_sample_grads("cpu", loss_reduction)
+    assert len(emulated) == len(native) == 6
+    for got, want, cpu in zip(emulated, native, plain, strict=True):
+        _assert_emulated(got)
+        assert torch.allclose(got.cpu(), want, atol=1e-6)
+        assert type(cpu) is torch.Tensor and torch.equal(cpu, want)

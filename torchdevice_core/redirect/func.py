@@ -1,5 +1,4 @@
-"""``torch.func`` transforms (vmap, grad, jacrev, jacfwd, hessian, vjp, jvp, linearize, functional_call...)
-on emulated tensors.
+"""``torch.func`` transforms (vmap, grad, jacrev, jacfwd, hessian, vjp, jvp, linearize...) on emulated tensors.
 
 functorch wraps the inputs of a transformed function in C++ tensors of its own (batched, grad-tracking,
 dual) that are plain ``torch.Tensor`` objects: the emulated class is lost on them, results come back plain
@@ -8,7 +7,9 @@ wrappers and raise a device-mismatch error CUDA never raises.  So a transformed 
 emulated tensors runs on the real tensors, and its outputs come back emulated, as they come back CUDA
 tensors on CUDA (the ``torch.compile`` boundary again, ``real.py``).  Functions a transform returns
 (``vjp``'s and ``linearize``'s) are wrapped the same way.  Under ``torch.compile`` the originals are used
-untouched, so dynamo still recognises the transforms it traces.
+untouched, so dynamo still recognises the transforms it traces.  ``functional_call`` is not a transform (it
+swaps a module's parameters and calls it): it keeps running on the emulated tensors it is given, so other
+tensor subclasses it is handed (ExpandedWeights' per-sample-gradient weights) keep their own dispatch.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from .real import adopt, first_emulated, real_devices
 
 # transforms that return a function to call later / that compute now
 _MAKERS = ("vmap", "grad", "grad_and_value", "jacrev", "jacfwd", "hessian", "functionalize")
-_NOW = ("vjp", "jvp", "linearize", "functional_call")
+_NOW = ("vjp", "jvp", "linearize")
 
 
-def _run_real(fn: Callable[..., Any], args: tuple, kwargs: dict, module: Any = None, alias: bool = False) -> Any:
+def _run_real(fn: Callable[..., Any], args: tuple, kwargs: dict, alias: bool = False) -> Any:
     """``fn`` on the real tensors when an input is emulated; returned tensors emulated, functions wrapped.
 
     ``alias``: hand ``fn`` plain (autograd-connected) aliases of emulated inputs: ``linearize`` traces with
@@ -39,7 +40,7 @@ def _run_real(fn: Callable[..., Any], args: tuple, kwargs: dict, module: Any = N
     """
     if IN_COMPILED[0] or _compiling():
         return fn(*args, **kwargs)
-    cls = first_emulated((args, kwargs), module)
+    cls = first_emulated((args, kwargs))
     if cls is None:
         return fn(*args, **kwargs)
     if alias:
@@ -76,9 +77,7 @@ def _make_now(orig: Callable[..., Any], name: str) -> Callable[..., Any]:
     def transform(*args: Any, **kwargs: Any) -> Any:
         if _compiling():
             return orig(*args, **kwargs)
-        # functional_call(module, ...): the module's own (emulated) buffers count as inputs
-        module = args[0] if name == "functional_call" and args else None
-        return _run_real(orig, args, kwargs, module, alias=name == "linearize")
+        return _run_real(orig, args, kwargs, alias=name == "linearize")
 
     return transform
 
