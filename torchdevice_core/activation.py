@@ -20,7 +20,7 @@ from .spec import HardwareProbe, Target, parse_source, resolve_target
 from .state import StateSnapshot, restore, snapshot
 
 _lock = threading.RLock()
-_HANDLED_METHODS = ("to", "cuda", "type", "pin_memory")
+_HANDLED_METHODS = ("to", "cuda", "type", "pin_memory", "is_pinned")
 
 
 class _Activation:
@@ -109,6 +109,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
         amp,
         checkpoint,
         compile,
+        data_parallel,
         default_device,
         distributed,
         export,
@@ -116,19 +117,24 @@ def collect_patches(session: Redirection) -> list[Patch]:
         fake,
         func,
         generator,
+        hooks,
         jit,
+        lazy,
         module,
         optim,
         per_sample,
+        pinned,
         serialization,
         tensor_methods,
+        wrappers,
     )
 
     out: list[Patch] = []
     parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
-             compile, fake, export, checkpoint, jit, func, per_sample)
+             compile, hooks, pinned, wrappers, data_parallel, fake, export, checkpoint, jit, func, per_sample)
     for part in parts:
         out.extend(part.patches(session))
+    out.extend(lazy.patches(session, out))
     if "cuda" in session.sources:
         out.extend(emulated_cuda.patches(session))
     if "mps" in session.sources:
@@ -152,6 +158,10 @@ def _apply(act: _Activation) -> None:
     act.session.apply_late = patcher.apply
     _tensor._CHECKS[0] = act.session.options.device_checks
     _tensor.TARGET[0] = act.session.target.device
+    if act.session.options.emulate_identity and not act.session.native:
+        from .redirect.wrappers import result_identity
+
+        _tensor.WRAPPER_IDENTITY[0] = result_identity(act.session)
     if act.session.options.track_memory:
         act.session.armed_ledger()
     _tensor._LEDGER[0] = act.session.ledger if act.session.ledger_armed else None
@@ -170,6 +180,7 @@ def _unapply(act: _Activation) -> None:
     _tensor._CHECKS[0] = False
     _tensor._LEDGER[0] = None
     _tensor.TARGET[0] = None
+    _tensor.WRAPPER_IDENTITY[0] = None
     for fn in act.handlers:
         _tensor.unregister_handler(fn)
     act.handlers = []

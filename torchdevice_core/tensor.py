@@ -56,6 +56,7 @@ IN_COMPILED: list[int] = [0]
 TARGET: list[torch.device | None] = [None]
 SAVING = threading.local()  # .marks: storages of emulated tensors being pickled by torch.save -> their device
 _HANDLERS: dict[Any, Handler] = {}
+WRAPPER_IDENTITY: list[Any] = [None]  # set by activation: give a wrapper-subclass result the emulated identity
 
 # ops that accept tensors of another device on purpose (CUDA allows these too): never device-checked
 _MIXED_DEVICE_OK = frozenset(
@@ -90,6 +91,7 @@ class EmulatedTensor(torch.Tensor):
     _td_type: ClassVar[str]
     _td_tensor_class: ClassVar[type[EmulatedTensor]]
     _td_param_class: ClassVar[type[EmulatedTensor]]
+    _td_uninitialized_base: ClassVar[type | None] = None  # set on the lazy modules' twins (uninitialized.py)
 
     @property
     def device(self) -> torch.device:  # type: ignore[override]
@@ -316,6 +318,10 @@ def _adopt(ret: Any, cls: type[EmulatedTensor], args: tuple) -> Any:
         for item in ret:
             if type(item) is _Tensor and not any(a is item for a in args):
                 promote(item, cls)
+    elif isinstance(ret, _Tensor) and not isinstance(ret, EmulatedTensor) and WRAPPER_IDENTITY[0] is not None:
+        # a wrapper subclass computed with emulated tensors (its own __torch_dispatch__ ran with torch functions
+        # off, so what it wraps is plain): it lives on the target, so it reports the emulated device
+        WRAPPER_IDENTITY[0](ret, cls._td_slot)
     return ret
 
 
@@ -442,6 +448,15 @@ def to_target(t: torch.Tensor, index: int, dtype: Any = None, non_blocking: bool
 
 
 def emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
+    out = _emulated_to(self, args, kwargs)
+    if self._td_uninitialized_base is not None:  # a lazy module's tensor stays uninitialized
+        from .uninitialized import convert
+
+        out = convert(self, out, (self,))
+    return out
+
+
+def _emulated_to(self: EmulatedTensor, args: tuple, kwargs: dict) -> Any:
     parsed = split_to_args(args, kwargs)
     if parsed is None:
         with _Disable():
@@ -484,7 +499,12 @@ def emulated_cuda(self: EmulatedTensor, device: Any = None, non_blocking: bool =
         raise RuntimeError(f"Invalid device, must be {self._td_type} device")
     if index == self._td_slot:
         return self
-    return to_target(self, index, None, non_blocking, memory_format)
+    out = to_target(self, index, None, non_blocking, memory_format)
+    if self._td_uninitialized_base is not None:
+        from .uninitialized import convert
+
+        out = convert(self, out)
+    return out
 
 
 def legacy_type_name(t: torch.Tensor, source: str) -> str:
@@ -647,7 +667,29 @@ def _h_reduce_ex(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
     if marks is not None:
         storage = alias.untyped_storage()
         marks[id(storage)] = (str(self._td_device), storage)
-    return alias.__reduce_ex__(*args[1:], **kwargs)
+        return alias.__reduce_ex__(*args[1:], **kwargs)
+    # pickle, copy.copy, multiprocessing queues: the plain tensor, and the device to give it back (a CUDA
+    # tensor unpickles onto CUDA)
+    state = torch._utils._get_obj_state(self)
+    return (rebuild_emulated, (alias.__reduce_ex__(*args[1:], **kwargs), self._td_type, self._td_index, state))
+
+
+def rebuild_emulated(reduced: tuple, source: str, index: int, state: Any = None) -> torch.Tensor:
+    """Unpickle an emulated tensor: emulated again while redirecting ``source``; else onto the real device
+    (where torch raises its own error if the machine has none, as for a CUDA pickle)."""
+    t: torch.Tensor = reduced[0](*reduced[1])
+    active = _session.ACTIVE
+    slot = None if active is None else active.resolve(torch.device(source, index))  # (a bad ordinal raises)
+    if active is None or slot is None:
+        t = t.to(torch.device(source, index))
+    else:
+        if real_device(t) != active.target.device:
+            t = t.to(active.target.device)
+        if active.options.emulate_identity and type(t) is _Tensor:
+            promote(t, active.slot_class(slot))
+    if state:
+        torch._utils._set_obj_state(t, state)
+    return t
 
 
 @_handles(_Tensor.__deepcopy__)
@@ -671,6 +713,71 @@ def _h_deepcopy(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
     if grad is not None:
         result.grad = copy.deepcopy(grad, memo)
     return result
+
+
+def promote_grads(grads: Any, cls: type[EmulatedTensor]) -> Any:
+    """Gradients made by autograd in C++ for an emulated tensor are plain: give them its class (in place)."""
+    if type(grads) is _Tensor:
+        promote(grads, cls)
+    elif type(grads) is tuple or type(grads) is list:
+        for g in grads:
+            if type(g) is _Tensor:
+                promote(g, cls)
+    return grads
+
+
+@_handles(_Tensor.register_hook)
+def _h_register_hook(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # the hook sees the gradient as a CUDA hook would: emulated (it reports cuda:0)
+    self, hook = args[0], (args[1] if len(args) > 1 else kwargs["hook"])
+    tcls = cls._td_tensor_class  # type: ignore[attr-defined]
+
+    def emulated_hook(grad: Any) -> Any:
+        return hook(promote_grads(grad, tcls))
+
+    emulated_hook.__wrapped__ = hook  # type: ignore[attr-defined]
+    with _Disable():
+        return func(self, emulated_hook)
+
+
+@_handles(torch._pack_padded_sequence, torch._pad_packed_sequence)
+def _h_packed(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # (data, lengths/batch_sizes): lengths and batch_sizes live on the CPU, on CUDA too; the data is emulated
+    with _Disable():
+        ret = func(*args, **kwargs)
+    first = ret[0]
+    if type(first) is _Tensor and not any(a is first for a in args):
+        promote(first, cls._td_tensor_class)  # type: ignore[attr-defined]
+    return ret
+
+
+@_handles(torch.lstm, torch.gru, torch.rnn_tanh, torch.rnn_relu)
+def _h_rnn(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # on a packed sequence the second argument is its batch_sizes: a CPU tensor, as on CUDA
+    tcls = cls._td_tensor_class  # type: ignore[attr-defined]
+    if _CHECKS[0]:
+        second = args[1] if len(args) > 1 else None
+        packed = (type(second) is _Tensor and second.dtype == torch.int64 and second.dim() == 1)
+        _check_devices(tcls, func, (args[0], *args[2:]) if packed else args, kwargs or None)
+    with _Disable():
+        ret = func(*args, **kwargs)
+    return _adopt(ret, tcls, args)
+
+
+@_handles(_Tensor.__format__)
+def _h_format(cls: type, func: Any, args: tuple, kwargs: dict) -> Any:
+    # torch formats a 0-dim plain tensor as its value (f"{t:.2f}"), everything else as its str; a subclass
+    # would get object.__format__ (the subclass's name, and TypeError for any format spec)
+    self = args[0]
+    spec = args[1] if len(args) > 1 else kwargs.get("format_spec", "")
+    with _Disable():
+        scalar = self.dim() == 0 and not self.is_meta and not isinstance(self, _Parameter)
+    if scalar:
+        return self.item().__format__(spec)
+    if spec:
+        kind = "Parameter" if isinstance(self, _Parameter) else "Tensor"
+        raise TypeError(f"unsupported format string passed to {kind}.__format__")
+    return str(self)
 
 
 @_handles(_Tensor.__repr__)

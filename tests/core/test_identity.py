@@ -179,11 +179,10 @@ def test_pickle_round_trip_keeps_values() -> None:
     x = torch.randn(3, device="cuda")
     y = pickle.loads(pickle.dumps(x))
     assert torch.equal(y.cpu(), x.cpu())
-    # documented in tensor.py: pickled as the plain tensor it is (only torch.save tags storages cuda:N);
-    # a real CUDA tensor would come back on CUDA (reported as a design question)
-    assert type(y) is torch.Tensor
+    # a real CUDA tensor comes back on CUDA, and so does an emulated one (tests/core/test_subsystems_tensors.py)
+    assert y.is_cuda and type(y) is type(x)
     model = pickle.loads(pickle.dumps(torch.nn.Linear(2, 2).cuda()))
-    assert isinstance(model.weight, torch.nn.Parameter)
+    assert isinstance(model.weight, torch.nn.Parameter) and model.weight.is_cuda
 
 
 def test_torch_save_of_a_tensor_round_trips_emulated() -> None:

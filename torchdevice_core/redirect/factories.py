@@ -16,7 +16,8 @@ from torch.utils._device import _device_constructors
 from ..patching import Patch
 from ..report import Kind
 from ..session import Redirection
-from ..tensor import _LEDGER, IN_COMPILED, _compiling, promote
+from ..tensor import _LEDGER, IN_COMPILED, EmulatedTensor, _compiling, promote
+from .pinned import mark_pinned
 
 _NAMESPACES = (torch, torch.fft, torch.nested, torch.sparse, torch.special, torch.linalg)
 _NOT_FACTORIES = {"Generator"}  # a class, redirected on its own (see generator.py)
@@ -105,10 +106,15 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     key: tuple[Kind, str] = ("redirected", api)
     sites = session.options.call_sites
 
+    def pinned_call(args: tuple, kwargs: dict) -> Any:
+        kwargs["pin_memory"] = False  # host memory is all there is: "pinned" is host memory reported pinned
+        emulated(f"{api}(pin_memory=True)")
+        out = factory(*args, **kwargs)
+        return out if isinstance(out, EmulatedTensor) else mark_pinned(out)
+
     def factory(*args: Any, **kwargs: Any) -> Any:
         if strip_pin and kwargs.get("pin_memory"):
-            kwargs["pin_memory"] = False  # host memory is all there is: "pinned" is plain host memory
-            emulated(f"{api}(pin_memory=True)")
+            return pinned_call(args, kwargs)
         dev = kwargs.get("device")
         if dev is None:
             return orig(*args, **kwargs)

@@ -15,13 +15,16 @@ import torch
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import EmulatedTensor, demote
+from ..tensor import EmulatedTensor, _EmulatedParameterMixin, demote
+from ..uninitialized import retype as retype_uninitialized
 
 _Module = torch.nn.Module
 
 
 def _retype(obj: torch.Tensor, result_type: type) -> None:
     """Give ``obj`` (a parameter or a grad) the class the conversion gave its data."""
+    if type(obj) is not torch.nn.Parameter and retype_uninitialized(obj, result_type):
+        return
     if issubclass(result_type, EmulatedTensor):
         wanted = result_type._td_param_class if isinstance(obj, torch.nn.Parameter) else result_type._td_tensor_class
         if type(obj) is not wanted:
@@ -63,7 +66,48 @@ def _make_apply(session: Redirection) -> Callable[..., Any]:
     return _apply
 
 
+def _make_to(session: Redirection) -> Callable[..., Any]:
+    orig = _Module.to
+
+    def to(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        # ``self.to(train_X)``: torch parses the tensor's real device (the target); CUDA moves the module onto
+        # the tensor's device and dtype, and so does this
+        if args and isinstance(args[0], EmulatedTensor):
+            args = (args[0].device, args[0].dtype, *args[1:])
+        elif isinstance(kwargs.get("tensor"), EmulatedTensor):
+            kwargs = dict(kwargs)
+            other = kwargs.pop("tensor")
+            args = (other.device, other.dtype, *args)
+        return orig(self, *args, **kwargs)
+
+    to.__doc__ = orig.__doc__
+    to.__wrapped__ = orig  # type: ignore[attr-defined]
+    return to
+
+
+def _make_parameter_new() -> Callable[..., Any]:
+    orig = vars(torch.nn.Parameter)["__new__"]
+    make_subclass = torch.Tensor._make_subclass
+    disabled = torch._C.DisableTorchFunctionSubclass
+
+    def __new__(cls: type, data: Any = None, requires_grad: bool = True) -> Any:
+        # ``Parameter(p)`` of an emulated parameter (parametrizations re-wrap the original weight): a real CUDA
+        # parameter takes torch's ``_make_subclass`` path, a new Parameter on the same data; so does this
+        if cls is torch.nn.Parameter and isinstance(data, _EmulatedParameterMixin):
+            with disabled():
+                param = make_subclass(cls, data, requires_grad)  # type: ignore[arg-type]
+            param.__class__ = type(data)._td_param_class  # type: ignore[attr-defined]
+            return param
+        return orig(cls, data, requires_grad)
+
+    __new__.__wrapped__ = orig  # type: ignore[attr-defined]
+    return __new__
+
+
 def patches(session: Redirection) -> list[Patch]:
     if not session.options.emulate_identity:
         return []
-    return [Patch(_Module, "_apply", _make_apply(session), "keep parameter identity across Module.to/cuda/cpu")]
+    return [Patch(_Module, "_apply", _make_apply(session), "keep parameter identity across Module.to/cuda/cpu"),
+            Patch(_Module, "to", _make_to(session), "Module.to(tensor) of an emulated tensor"),
+            Patch(torch.nn.Parameter, "__new__", staticmethod(_make_parameter_new()),
+                  "nn.Parameter(p) of an emulated parameter")]

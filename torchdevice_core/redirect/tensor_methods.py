@@ -29,6 +29,9 @@ from ..tensor import (
     split_to_args,
     to_target,
 )
+from ..uninitialized import convert, is_uninitialized
+from .pinned import is_marked_pinned, is_pinned_patch, mark_pinned
+from .wrappers import give_identity, wrapped_index
 
 _TensorBase = torch._C.TensorBase
 
@@ -101,7 +104,15 @@ def _copy_to_target(session: Redirection, t: torch.Tensor, index: int, dtype: An
         if wanted is None:
             return t  # float64 stays on the CPU (Options.mps_float64 == "cpu")
         dtype = wanted if wanted != t.dtype or dtype is not None else None
-    return to_target(t, index, dtype, non_blocking, memory_format, emulate=session.options.emulate_identity)
+    if type(t) is not torch.Tensor and wrapped_index(t) == index and dtype in (None, t.dtype):
+        return t  # a wrapper subclass already on this (emulated) device: CUDA returns it
+    out = to_target(t, index, dtype, non_blocking, memory_format, emulate=session.options.emulate_identity)
+    if type(t) is not torch.Tensor:
+        if is_uninitialized(t):  # a lazy module's tensor: uninitialized on CUDA too
+            return convert(t, out)
+        if type(out) is not torch.Tensor and not isinstance(out, EmulatedTensor):
+            return give_identity(session, out, index)  # a wrapper subclass, moved by its own __torch_dispatch__
+    return out
 
 
 def _make_cuda(session: Redirection) -> Callable[..., Any]:
@@ -179,7 +190,9 @@ def _make_pin_memory(session: Redirection) -> Callable[..., Any]:
         if isinstance(self, EmulatedTensor):
             return _TensorBase.pin_memory(self)  # raises as CUDA does, through __torch_function__
         emulated("Tensor.pin_memory")
-        return self.clone()  # a pinned copy is still a new host tensor
+        if is_marked_pinned(self):
+            return self  # already pinned: CUDA returns the tensor itself
+        return mark_pinned(self.clone())  # a new host copy, reported pinned (redirect/pinned.py)
 
     return pin_memory
 
@@ -211,6 +224,7 @@ def patches(session: Redirection) -> list[Patch]:
     if session.target.type != "cuda":
         makers["pin_memory"] = _make_pin_memory(session)
         makers["record_stream"] = _make_record_stream(session)
+        makers["is_pinned"] = is_pinned_patch(session)
     return [
         Patch(torch.Tensor, name, PatchedMethod(fn, getattr(_TensorBase, name, None), name), f"redirect Tensor.{name}")
         for name, fn in makers.items()
