@@ -148,6 +148,28 @@ def test_fake_tensors_of_emulated_tensors_are_made_on_the_real_device() -> None:
     assert out.split() == ["cpu", "(2,", "3)", "fake", "True", "symbolic", "True"]
 
 
+def test_aot_function_and_opcheck_on_emulated_tensors() -> None:
+    out = _run_isolated("""
+        from functorch.compile import aot_function, nop
+        x = torch.randn(4, 3, device="cuda", requires_grad=True)
+        y = aot_function(lambda a: (a * 2).sin(), nop)(x)
+        print(type(y).__name__, y.device, torch.allclose(y, (x * 2).sin()))
+
+        @torch.library.custom_op("torchdevice_tracing::sin_op", mutates_args=())
+        def sin_op(a: torch.Tensor) -> torch.Tensor:
+            return a.sin()
+
+        @sin_op.register_fake
+        def _(a):
+            return torch.empty_like(a)
+
+        print(type(sin_op(x)).__name__)
+        torch.library.opcheck(sin_op, (x.detach(),))
+        print("opcheck-passed")
+    """)
+    assert out.split() == ["CudaTensor", "cuda:0", "True", "CudaTensor", "opcheck-passed"]
+
+
 # -------------------------------------------------------------------- torch.compile: new_* size arguments
 @pytest.mark.parametrize("fullgraph", [False, True])
 def test_compiled_new_methods_read_positional_sizes_as_sizes(fullgraph: bool) -> None:
