@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from torchdevice_core import registry
+from torchdevice_core.profiles import PROFILES, profile_choices
 
 TARGET_ENV = "PYTEST_TARGET_DEVICE"
 _TARGET = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
@@ -58,6 +59,13 @@ def make_target_type(plugin_targets: Callable[[], Collection[str]]) -> Callable[
         return text
 
     return target_type
+
+
+def profile_type(value: str) -> str:
+    text = value.strip().lower()
+    if text not in PROFILES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a device profile; valid choices: {profile_choices()}")
+    return text
 
 
 def positive_int(value: str) -> int:
@@ -130,6 +138,11 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
         "Linux CI, which tests would fail on a Mac.",
     )
     group.addoption(
+        "--torchdevice-profile", dest="torchdevice_profile", type=profile_type, default=None, metavar="NAME",
+        help=f"emulate this GPU: name, capability, memory, SM count, bf16/TF32 and arch list of {profile_choices()} "
+        "(default: capability 8.0, the target's memory).",
+    )
+    group.addoption(
         "--mps-float64", dest="mps_float64", choices=FLOAT64_POLICIES, default=None,
         help="float64 where MPS limits apply: error (as on a Mac; default), downcast (to float32) or cpu "
         "(float64 tensors stay on the CPU).",
@@ -137,15 +150,15 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
     parser.addini("source_device", "the device the suite was written for (auto, cuda or mps)", default=None)
     parser.addini("simulate_limits", "enforce these device limits on the target (mps)", default=None)
     parser.addini("mps_float64", "float64 policy under MPS limits: error, downcast or cpu", default=None)
+    parser.addini("torchdevice_profile", f"emulate this GPU ({profile_choices()})", default=None)
     parser.addini("target_device", f"redirect CUDA code to this device ({target_choices()})", default=None)
     parser.addini("torchdevice_seed", "seed torch before every test", default=None)
-    parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs", type="bool", default=False)
+    # booleans are read as strings and parsed here, so a bad value is an error naming the key and the choices
+    parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs (bool)", default=None)
     parser.addini("torchdevice_device_count", "number of emulated CUDA devices", default=None)
-    parser.addini("torchdevice_device_checks", "raise on emulated/real device mixing", type="bool", default=True)
-    parser.addini("torchdevice_track_memory", "count redirected allocations from the start", type="bool",
-                  default=False)
-    parser.addini("torchdevice_plain_tensors", "redirected tensors report the target device", type="bool",
-                  default=False)
+    parser.addini("torchdevice_device_checks", "raise on emulated/real device mixing (bool)", default=None)
+    parser.addini("torchdevice_track_memory", "count redirected allocations from the start (bool)", default=None)
+    parser.addini("torchdevice_plain_tensors", "redirected tensors report the target device (bool)", default=None)
 
 
 @dataclass(frozen=True)
@@ -197,6 +210,27 @@ def resolve_target(config: pytest.Config, environ: dict[str, str], extra: Collec
     return None
 
 
+TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
+FALSE_WORDS = ("false", "no", "off", "0", "n", "f")
+
+
+def bool_ini(config: pytest.Config, name: str) -> bool | None:
+    """A boolean ini key (None when unset); anything else is a usage error naming the key and the choices."""
+    raw = _ini(config, name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):  # a TOML boolean
+        return raw
+    text = str(raw).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise pytest.UsageError(
+        f"ini {name}={raw!r} is not a boolean; valid choices: true, false (also yes/no, on/off, 1/0)"
+    )
+
+
 def _int_ini(config: pytest.Config, name: str) -> int | None:
     raw = _ini(config, name)
     if raw in (None, ""):
@@ -237,6 +271,7 @@ class PluginSettings:
     source: str = "auto"
     simulate_limits: str | None = None
     mps_float64: str = "error"
+    profile: str | None = None
 
     def core_options(self) -> dict[str, Any]:
         return {
@@ -247,6 +282,7 @@ class PluginSettings:
             "track_memory": self.track_memory,
             "simulate_limits": self.simulate_limits,
             "mps_float64": self.mps_float64,
+            "profile": self.profile,
         }
 
 
@@ -255,8 +291,8 @@ def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collect
         value = option(config, name_)
         if value is not None:
             return bool(value)
-        raw = _ini(config, ini)
-        return default if raw is None else bool(raw)
+        parsed = bool_ini(config, ini)
+        return default if parsed is None else parsed
 
     seed = option(config, "torchdevice_seed")
     if seed is None:
@@ -267,12 +303,13 @@ def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collect
     if option(config, "torchdevice_no_device_checks"):
         device_checks = False
     else:
-        raw = _ini(config, "torchdevice_device_checks")
-        device_checks = True if raw is None else bool(raw)
+        parsed = bool_ini(config, "torchdevice_device_checks")
+        device_checks = True if parsed is None else parsed
     return PluginSettings(
         source=_choice(config, "source_device", SOURCE_CHOICES) or "auto",
         simulate_limits=_choice(config, "simulate_limits", ("mps",)),
         mps_float64=_choice(config, "mps_float64", FLOAT64_POLICIES) or "error",
+        profile=_choice(config, "torchdevice_profile", tuple(PROFILES)),
         target=resolve_target(config, environ, extra),
         seed=seed,
         strict=flag("torchdevice_strict", "torchdevice_strict", False),

@@ -14,6 +14,7 @@ import torch
 from .backends import Backend
 from .memory import StorageLedger
 from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
+from .profiles import DeviceProfile, get_profile
 from .report import RedirectRecord
 from .spec import SOURCE_TYPES, Target
 
@@ -39,6 +40,10 @@ class Options:
     """Record the user's file:line for every redirected or emulated call (costs a frame walk each)."""
     real_callers: tuple[str, ...] = ("torch",)
     """Modules (and their submodules) that get the machine's real answers from availability queries."""
+    emulated_callers: tuple[str, ...] = ("torch.testing._internal", "torch.utils.data")
+    """Modules under ``real_callers`` that are test code all the same (PyTorch's own device-type test
+    framework; the DataLoader, whose only question is where to pin memory): they get the emulated answers,
+    so ``instantiate_device_type_tests`` makes CUDA variants and ``pin_memory=True`` takes the GPU path."""
     autocast_dtype: torch.dtype | None = None
     """Autocast dtype for ``autocast("cuda")`` without one; None: the backend's choice (float16)."""
     device_name: str | None = None
@@ -49,7 +54,17 @@ class Options:
     mps_float64: str = "error"
     """float64/complex128 where MPS limits apply: ``error`` (as MPS), ``downcast`` (float32), ``cpu`` (stay)."""
 
+    profile: str | None = None
+    """A device profile (``a100``, ``h100``, ``l4``, ``t4``, ``v100``: ``profiles.PROFILES``): name, capability,
+    memory, SM count, bf16/TF32 support and arch list of that GPU; it sets ``capability`` and ``device_name``."""
+
     def __post_init__(self) -> None:
+        chosen = get_profile(self.profile)
+        if chosen is not None:
+            object.__setattr__(self, "profile", self.profile.strip().lower() if self.profile else None)
+            object.__setattr__(self, "capability", chosen.capability)
+            if self.device_name is None:
+                object.__setattr__(self, "device_name", chosen.name)
         if not isinstance(self.device_count, int) or self.device_count < 1:
             raise ValueError(f"device_count must be a positive integer, not {self.device_count!r}")
         if self.simulate_limits not in (None, "mps"):
@@ -93,8 +108,16 @@ class Redirection:
         self.current_index = 0
         self._cache: dict[Any, int | None] = {}
         self.apply_late: Any = lambda patch: None  # set by activation: apply one more recorded Patch
+        self.shared: dict[str, Any] = {}  # objects several patch modules must agree on (the emulated streams)
         self._real_prefixes = tuple(p + "." for p in options.real_callers)
         self._real_names = frozenset(options.real_callers)
+        self._emulated_prefixes = tuple(p + "." for p in options.emulated_callers)
+        self._emulated_names = frozenset(options.emulated_callers)
+
+    @property
+    def profile(self) -> DeviceProfile | None:
+        """The emulated GPU's profile (``Options.profile``), None for the default device."""
+        return get_profile(self.options.profile)
 
     @property
     def mps_limits(self) -> bool:
@@ -219,4 +242,6 @@ class Redirection:
             name = sys._getframe(depth).f_globals.get("__name__", "")
         except ValueError:
             return False
-        return name in self._real_names or name.startswith(self._real_prefixes)
+        if not (name in self._real_names or name.startswith(self._real_prefixes)):
+            return False
+        return not (name in self._emulated_names or name.startswith(self._emulated_prefixes))
