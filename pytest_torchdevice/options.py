@@ -139,13 +139,12 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
     parser.addini("mps_float64", "float64 policy under MPS limits: error, downcast or cpu", default=None)
     parser.addini("target_device", f"redirect CUDA code to this device ({target_choices()})", default=None)
     parser.addini("torchdevice_seed", "seed torch before every test", default=None)
-    parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs", type="bool", default=False)
+    # booleans are read as strings and parsed here, so a bad value is an error naming the key and the choices
+    parser.addini("torchdevice_strict", "fail tests that call unemulatable CUDA APIs (bool)", default=None)
     parser.addini("torchdevice_device_count", "number of emulated CUDA devices", default=None)
-    parser.addini("torchdevice_device_checks", "raise on emulated/real device mixing", type="bool", default=True)
-    parser.addini("torchdevice_track_memory", "count redirected allocations from the start", type="bool",
-                  default=False)
-    parser.addini("torchdevice_plain_tensors", "redirected tensors report the target device", type="bool",
-                  default=False)
+    parser.addini("torchdevice_device_checks", "raise on emulated/real device mixing (bool)", default=None)
+    parser.addini("torchdevice_track_memory", "count redirected allocations from the start (bool)", default=None)
+    parser.addini("torchdevice_plain_tensors", "redirected tensors report the target device (bool)", default=None)
 
 
 @dataclass(frozen=True)
@@ -195,6 +194,27 @@ def resolve_target(config: pytest.Config, environ: dict[str, str], extra: Collec
             )
         return Setting(text, "ini target_device")
     return None
+
+
+TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
+FALSE_WORDS = ("false", "no", "off", "0", "n", "f")
+
+
+def bool_ini(config: pytest.Config, name: str) -> bool | None:
+    """A boolean ini key (None when unset); anything else is a usage error naming the key and the choices."""
+    raw = _ini(config, name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):  # a TOML boolean
+        return raw
+    text = str(raw).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise pytest.UsageError(
+        f"ini {name}={raw!r} is not a boolean; valid choices: true, false (also yes/no, on/off, 1/0)"
+    )
 
 
 def _int_ini(config: pytest.Config, name: str) -> int | None:
@@ -255,8 +275,8 @@ def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collect
         value = option(config, name_)
         if value is not None:
             return bool(value)
-        raw = _ini(config, ini)
-        return default if raw is None else bool(raw)
+        parsed = bool_ini(config, ini)
+        return default if parsed is None else parsed
 
     seed = option(config, "torchdevice_seed")
     if seed is None:
@@ -267,8 +287,8 @@ def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collect
     if option(config, "torchdevice_no_device_checks"):
         device_checks = False
     else:
-        raw = _ini(config, "torchdevice_device_checks")
-        device_checks = True if raw is None else bool(raw)
+        parsed = bool_ini(config, "torchdevice_device_checks")
+        device_checks = True if parsed is None else parsed
     return PluginSettings(
         source=_choice(config, "source_device", SOURCE_CHOICES) or "auto",
         simulate_limits=_choice(config, "simulate_limits", ("mps",)),

@@ -135,8 +135,7 @@ def _unset(name: str) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in markers.MARKERS:
-        config.addinivalue_line("markers", line)
+    markers.register(config)
     state = config.stash.get(STATE_KEY, None)
     if state is None:  # load_initial_conftests did not run (e.g. plugin loaded late): resolve now
         state = PluginState(read_settings(config, dict(os.environ)))
@@ -157,11 +156,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[COLLECTOR_KEY] = Collector("off", "cuda", "off")
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
     state = config.stash.get(STATE_KEY, None)
-    if state is None or state.settings.target is None:
-        return None
-    return state.header()
+    if state is not None and state.settings.target is not None:
+        lines.append(state.header())
+    yielded = markers.header_line(config)
+    if yielded:
+        lines.append(yielded)
+    return lines
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -171,6 +174,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         param = callspec.params.get("_torchdevice_device") if callspec is not None else None
         markers.apply(item, param or current, _has_real_cuda)
+    markers.raise_errors(config)
 
 
 def _has_real_cuda() -> bool:

@@ -133,6 +133,10 @@ def collect_patches(session: Redirection) -> list[Patch]:
         out.extend(emulated_cuda.patches(session))
     if "mps" in session.sources:
         out.extend(mps_namespace.patches(session))
+    from .generic import accelerator, events, libraries, testing
+
+    for generic in (accelerator, events, libraries, testing):
+        out.extend(generic.patches(session))
     return out
 
 
@@ -159,6 +163,12 @@ def _apply(act: _Activation) -> None:
     if act.session.options.track_memory:
         act.session.armed_ledger()
     _tensor._LEDGER[0] = act.session.ledger if act.session.ledger_armed else None
+    if not act.session.native:
+        from .generic import testing
+
+        hook = testing.import_hook(act.session)  # patches PyTorch's test framework if it is imported later
+        if hook is not None:
+            act.contexts.append(hook.__enter__())
     if act.session.options.simulate_limits == "mps" and act.session.target.type != "mps":
         from .mps.simulation import SimulatedMpsLimits
 

@@ -39,6 +39,10 @@ class Options:
     """Record the user's file:line for every redirected or emulated call (costs a frame walk each)."""
     real_callers: tuple[str, ...] = ("torch",)
     """Modules (and their submodules) that get the machine's real answers from availability queries."""
+    emulated_callers: tuple[str, ...] = ("torch.testing._internal", "torch.utils.data")
+    """Modules under ``real_callers`` that are test code all the same (PyTorch's own device-type test
+    framework; the DataLoader, whose only question is where to pin memory): they get the emulated answers,
+    so ``instantiate_device_type_tests`` makes CUDA variants and ``pin_memory=True`` takes the GPU path."""
     autocast_dtype: torch.dtype | None = None
     """Autocast dtype for ``autocast("cuda")`` without one; None: the backend's choice (float16)."""
     device_name: str | None = None
@@ -93,8 +97,11 @@ class Redirection:
         self.current_index = 0
         self._cache: dict[Any, int | None] = {}
         self.apply_late: Any = lambda patch: None  # set by activation: apply one more recorded Patch
+        self.shared: dict[str, Any] = {}  # objects several patch modules must agree on (the emulated streams)
         self._real_prefixes = tuple(p + "." for p in options.real_callers)
         self._real_names = frozenset(options.real_callers)
+        self._emulated_prefixes = tuple(p + "." for p in options.emulated_callers)
+        self._emulated_names = frozenset(options.emulated_callers)
 
     @property
     def mps_limits(self) -> bool:
@@ -219,4 +226,6 @@ class Redirection:
             name = sys._getframe(depth).f_globals.get("__name__", "")
         except ValueError:
             return False
-        return name in self._real_names or name.startswith(self._real_prefixes)
+        if not (name in self._real_names or name.startswith(self._real_prefixes)):
+            return False
+        return not (name in self._emulated_names or name.startswith(self._emulated_prefixes))

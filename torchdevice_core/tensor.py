@@ -308,8 +308,12 @@ def _adopt(ret: Any, cls: type[EmulatedTensor], args: tuple) -> Any:
         return promote(ret, cls)
     if rtype is tuple or rtype is list or (isinstance(ret, tuple) and rtype.__module__ == _return_types):
         for item in ret:
-            if type(item) is _Tensor and not any(a is item for a in args):
-                promote(item, cls)
+            itype = type(item)
+            if itype is _Tensor:
+                if not any(a is item for a in args):
+                    promote(item, cls)
+            elif itype is tuple or itype is list:  # histogramdd's bin_edges: a result inside a result
+                _adopt(item, cls, args)
     elif isinstance(ret, _Tensor) and not isinstance(ret, EmulatedTensor) and WRAPPER_IDENTITY[0] is not None:
         # a wrapper subclass computed with emulated tensors (its own __torch_dispatch__ ran with torch functions
         # off, so what it wraps is plain): it lives on the target, so it reports the emulated device

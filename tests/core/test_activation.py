@@ -189,6 +189,8 @@ OWNERS: dict[str, Any] = {
     "torch.nested": torch.nested,
     "torch.cuda.memory": torch.cuda.memory,
     "torch.nn.Parameter": torch.nn.Parameter,
+    "torch.accelerator": torch.accelerator,
+    "torch.accelerator.memory": torch.accelerator.memory,
 }
 
 
@@ -227,6 +229,9 @@ def _exercise() -> None:
     torch.cuda.manual_seed(0)
     with torch.autocast("cuda"):
         model(x)
+    torch.accelerator.synchronize()
+    torch.accelerator.memory_allocated()
+    torch.Event(device="cuda").record(torch.Stream(device="cuda"))
     torch.set_default_device("cuda")
     torch.zeros(1)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
 MARKED = """
@@ -64,12 +66,94 @@ def test_devices_marker_runs_without_a_session_target(pytester: pytest.Pytester)
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
 
 
-@pytest.mark.parametrize("marker", ['skip_device("gpu")', "devices()", 'xfail_device("cpu", reson="x")'])
-def test_bad_marker_arguments_are_errors(pytester: pytest.Pytester, marker: str) -> None:
-    pytester.makepyfile(f"import pytest\n@pytest.mark.{marker}\ndef test_x():\n    pass\n")
-    result = pytester.runpytest("--target-device=cpu")
-    assert result.ret != pytest.ExitCode.OK
-    assert "pytest.mark." in result.stdout.str() + result.stderr.str()
+@pytest.mark.parametrize(("marker", "message"), [
+    ('skip_device("gpu")', "@pytest.mark.skip_device('gpu'): not a device; valid choices: cpu, mps, cuda, cuda:N"),
+    ('devices("gpu")', "@pytest.mark.devices('gpu'): not a device; valid choices: cpu, mps, cuda, cuda:N"),
+    ("devices()", "@pytest.mark.devices() needs at least one device*"),
+    ('xfail_device("cpu", reson="x")', "@pytest.mark.xfail_device: *unexpected keyword argument 'reson'"),
+    ('torchdevice_skip_device("gpu")', "@pytest.mark.skip_device('gpu'): not a device*"),
+])
+@pytest.mark.parametrize("target", [["--target-device=cpu"], []])
+def test_bad_marker_arguments_are_usage_errors_naming_test_and_file(pytester: pytest.Pytester, marker: str,
+                                                                     message: str, target: list[str]) -> None:
+    pytester.makepyfile(test_bad=f"import pytest\n\n@pytest.mark.{marker}\ndef test_x():\n    pass\n")
+    result = pytester.runpytest(*target)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    out = result.stdout.lines
+    error = next(i for i, line in enumerate(out) if line.startswith("ERROR: test_bad.py:3 (test_bad.py::test_x): "))
+    assert fnmatch.fnmatch(out[error], f"ERROR: test_bad.py:3 (test_bad.py::test_x): {message}")
+    assert error < next(i for i, line in enumerate(out) if "no tests ran" in line)  # where the eye is
+
+
+def test_every_marker_has_a_torchdevice_alias(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest, torch
+
+        @pytest.mark.torchdevice_requires_cuda
+        def test_real_cuda():
+            pass
+
+        @pytest.mark.torchdevice_skip_device("cpu")
+        def test_skip_cpu():
+            pass
+
+        @pytest.mark.torchdevice_xfail_device("cpu", strict=True)
+        def test_xfail_cpu():
+            assert False
+
+        @pytest.mark.torchdevice_devices("cpu", "mps")
+        def test_each(target_device):
+            assert target_device.type == "cpu"
+    """)
+    result = pytester.runpytest("--target-device=cpu", "--strict-markers", "-v")
+    result.stdout.fnmatch_lines(["*test_each?cpu? PASSED*"])
+    result.assert_outcomes(passed=1, skipped=3, xfailed=1)
+
+
+SUITE_OWN_MARKER = """
+import pytest, torch
+
+@pytest.mark.requires_cuda
+def test_cuda_path():
+    assert torch.ones(1, device="cuda").is_cuda
+
+@pytest.mark.torchdevice_requires_cuda
+def test_real_hardware():
+    pass
+"""
+
+
+@pytest.mark.parametrize("how", ["ini", "conftest"])
+def test_a_suite_that_registers_requires_cuda_keeps_its_meaning(pytester: pytest.Pytester, how: str) -> None:
+    if how == "ini":
+        pytester.makeini("[pytest]\nmarkers =\n    requires_cuda: this suite's own: needs torch.cuda\n")
+    else:
+        pytester.makeconftest("""
+            import pytest, torch
+
+            def pytest_configure(config):
+                config.addinivalue_line("markers", "requires_cuda: this suite's own: needs torch.cuda")
+
+            def pytest_collection_modifyitems(config, items):
+                for item in items:
+                    if item.get_closest_marker("requires_cuda") and not torch.cuda.is_available():
+                        item.add_marker(pytest.mark.skip(reason="suite: no CUDA"))
+        """)
+    pytester.makepyfile(SUITE_OWN_MARKER)
+    result = pytester.runpytest("--target-device=cpu", "--strict-markers", "-v", "-rs")
+    result.stdout.fnmatch_lines([
+        "torchdevice: the suite registers its own marker(s) requires_cuda: left to the suite; "
+        "the plugin's are @pytest.mark.torchdevice_requires_cuda",
+    ])
+    result.stdout.fnmatch_lines(["*test_cuda_path PASSED*", "*requires real CUDA hardware (the target device is cpu)*"])
+    result.assert_outcomes(passed=1, skipped=1)
+    markers = pytester.runpytest("--markers").stdout.str()
+    assert markers.count("@pytest.mark.requires_cuda:") == 1 and "this suite's own" in markers
+
+
+def test_without_a_suite_marker_the_header_says_nothing_about_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    assert "registers its own marker" not in pytester.runpytest("--target-device=cpu").stdout.str()
 
 
 def test_unemulatable_api_is_skipped_with_its_reason(pytester: pytest.Pytester) -> None:

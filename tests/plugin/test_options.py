@@ -120,3 +120,24 @@ def test_a_plugin_can_register_a_target(pytester: pytest.Pytester) -> None:
     bad.stderr.fnmatch_lines(["*valid choices: cpu, mps, cuda, cuda:N, auto, fakegpu, fakegpu:N*"])
     unknown = pytester.runpytest("--target-device=fakegpu")  # the registration ends with its session
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize("key", ["torchdevice_strict", "torchdevice_device_checks", "torchdevice_track_memory",
+                                 "torchdevice_plain_tensors"])
+def test_bad_ini_boolean_names_the_key_and_the_choices(pytester: pytest.Pytester, key: str) -> None:
+    pytester.makeini(f"[pytest]\ntarget_device = cpu\n{key} = maybe\n")
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*ini {key}='maybe' is not a boolean; valid choices: true, false*"])
+
+
+@pytest.mark.parametrize(("word", "strict"), [("yes", True), ("On", True), ("0", False), ("false", False)])
+def test_ini_booleans_accept_the_usual_words(pytester: pytest.Pytester, word: str, strict: bool) -> None:
+    pytester.makeini(f"[pytest]\ntarget_device = cpu\ntorchdevice_strict = {word}\n")
+    pytester.makepyfile("""
+        def test_strict(torchdevice, pytestconfig):
+            from pytest_torchdevice.fixtures import STATE_KEY
+            assert pytestconfig.stash[STATE_KEY].settings.strict is STRICT
+    """.replace("STRICT", str(strict)))
+    pytester.runpytest().assert_outcomes(passed=1)

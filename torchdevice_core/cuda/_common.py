@@ -18,11 +18,12 @@ def namespace(session: Redirection, source: str | None = None) -> Any:
 
 
 def emulated(session: Redirection, name: str, fn: Callable[..., Any], owner: Any = None,
-             why: str = "emulated", source: str | None = None) -> Patch:
-    """A patch of ``torch.<source>.<name>``; ``fn`` is a fresh function object for this name only (dynamo
-    refuses one object under two names: torch.cuda.synchronize and torch.mps.synchronize must differ)."""
+             why: str = "emulated", source: str | None = None, api: str | None = None) -> Patch:
+    """A patch of ``torch.<source>.<name>`` (or ``owner.name``, reported as ``api``); ``fn`` is a fresh
+    function object for this name only (dynamo refuses one object under two names: torch.cuda.synchronize
+    and torch.mps.synchronize must differ)."""
     source = source or session.source
-    api = f"torch.{source}.{name}"
+    api = api or f"torch.{source}.{name}"
     hit = session.record.emulated
 
     def counted(*args: Any, **kwargs: Any) -> Any:

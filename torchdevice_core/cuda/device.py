@@ -151,7 +151,7 @@ def patches(session: Redirection) -> list[Patch]:
         emulated(session, "current_device", lambda: session.current_index),
         emulated(session, "set_device", set_device),
         emulated(session, "synchronize", synchronize),
-        emulated(session, "get_arch_list", get_arch_list),
+        per_caller(session, "get_arch_list", get_arch_list),
         emulated(session, "can_device_access_peer", can_device_access_peer),
         emulated(session, "set_sync_debug_mode", set_sync_debug_mode),
         emulated(session, "get_sync_debug_mode", lambda: sync_mode["mode"]),

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..patching import Patch
 from ..session import Redirection
-from ._common import emulated
+from ._common import emulated, namespace
 
 
 def stats(session: Redirection, index: int) -> OrderedDict[str, int]:
@@ -142,4 +142,8 @@ def patches(session: Redirection) -> list[Patch]:
     out = []
     for name, fn in functions.items():
         out.append(emulated(session, name, fn))
+    module = getattr(namespace(session), "memory", None)  # torch.cuda.memory.mem_get_info is its own name
+    for name, fn in functions.items():
+        if module is not None and hasattr(module, name):
+            out.append(emulated(session, name, fn, owner=module, api=f"torch.cuda.memory.{name}"))
     return out

@@ -20,16 +20,32 @@ from ..patching import Patch
 from ..session import Redirection
 from ._common import emulated, namespace
 
+DEVICE_TYPE_CODES = {"cpu": 0, "cuda": 1, "mps": 13}  # c10::DeviceType values (torch.Stream.device_type)
+
 
 def build(session: Redirection, for_source: str | None = None) -> dict[str, Any]:
-    """Fresh Stream/Event/StreamContext classes and stream functions bound to ``session`` (for the source
-    ``for_source``, by default the primary one)."""
+    """The Stream/Event/StreamContext classes and stream functions bound to ``session`` (for the source
+    ``for_source``, by default the primary one).
+
+    Built once per session and source (``session.shared``): ``torch.cuda``, ``torch.accelerator`` and
+    ``torch.Stream``/``torch.Event`` hand out the same objects, so a stream set through one is current
+    through the others.
+    """
+    key = f"streams:{for_source or session.source}"
+    parts: dict[str, Any] | None = session.shared.get(key)
+    if parts is None:
+        parts = session.shared[key] = _build(session, for_source)
+    return parts
+
+
+def _build(session: Redirection, for_source: str | None = None) -> dict[str, Any]:
     assert session.backend is not None
     backend = session.backend
     source = for_source or session.source
     ids = itertools.count(1)
     local = threading.local()
     target = str(session.target.device)
+    device_type = DEVICE_TYPE_CODES.get(source, 0)
 
     class Stream:
         """An emulated ``torch.cuda.Stream``: ordered with all others on the target."""
@@ -39,10 +55,18 @@ def build(session: Redirection, for_source: str | None = None) -> dict[str, Any]
             self.device = torch.device(source, self.device_index if source == "cuda" else 0)
             self.priority = priority
             self.stream_id = kwargs.get("stream_id", next(ids))
+            self.device_type = device_type  # c10's DeviceType code, as torch.Stream reports it
 
         @property
         def cuda_stream(self) -> int:
             return int(self.stream_id)
+
+        @property
+        def native_handle(self) -> int:
+            return int(self.stream_id)
+
+        def is_capturing(self) -> bool:
+            return False
 
         def query(self) -> bool:
             return True
@@ -124,13 +148,16 @@ def build(session: Redirection, for_source: str | None = None) -> dict[str, Any]
         """An emulated ``torch.cuda.Event``; with ``enable_timing=True`` it measures real elapsed time."""
 
         def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False,
-                     external: bool = False) -> None:
+                     external: bool = False, device: Any = None) -> None:
             if interprocess:
                 session.record.refused(f"torch.{source}.Event(interprocess=True)")
                 raise UnemulatableError(f"torch.{source}.Event(interprocess=True)", target,
                                         "events shared between processes need CUDA IPC")
             self.enable_timing = enable_timing
             self.blocking = blocking
+            index = session.index_of(device)
+            self.device = torch.device(source, index if source == "cuda" else 0)
+            self.event_id = next(ids)
             self._timer: TimingEvent | None = backend.new_timing_event() if enable_timing else None
             self._recorded = False
 
