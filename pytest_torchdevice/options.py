@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from torchdevice_core import registry
+from torchdevice_core.profiles import PROFILES, profile_choices
 
 TARGET_ENV = "PYTEST_TARGET_DEVICE"
 _TARGET = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
@@ -58,6 +59,13 @@ def make_target_type(plugin_targets: Callable[[], Collection[str]]) -> Callable[
         return text
 
     return target_type
+
+
+def profile_type(value: str) -> str:
+    text = value.strip().lower()
+    if text not in PROFILES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a device profile; valid choices: {profile_choices()}")
+    return text
 
 
 def positive_int(value: str) -> int:
@@ -130,6 +138,11 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
         "Linux CI, which tests would fail on a Mac.",
     )
     group.addoption(
+        "--torchdevice-profile", dest="torchdevice_profile", type=profile_type, default=None, metavar="NAME",
+        help=f"emulate this GPU: name, capability, memory, SM count, bf16/TF32 and arch list of {profile_choices()} "
+        "(default: capability 8.0, the target's memory).",
+    )
+    group.addoption(
         "--mps-float64", dest="mps_float64", choices=FLOAT64_POLICIES, default=None,
         help="float64 where MPS limits apply: error (as on a Mac; default), downcast (to float32) or cpu "
         "(float64 tensors stay on the CPU).",
@@ -137,6 +150,7 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
     parser.addini("source_device", "the device the suite was written for (auto, cuda or mps)", default=None)
     parser.addini("simulate_limits", "enforce these device limits on the target (mps)", default=None)
     parser.addini("mps_float64", "float64 policy under MPS limits: error, downcast or cpu", default=None)
+    parser.addini("torchdevice_profile", f"emulate this GPU ({profile_choices()})", default=None)
     parser.addini("target_device", f"redirect CUDA code to this device ({target_choices()})", default=None)
     parser.addini("torchdevice_seed", "seed torch before every test", default=None)
     # booleans are read as strings and parsed here, so a bad value is an error naming the key and the choices
@@ -257,6 +271,7 @@ class PluginSettings:
     source: str = "auto"
     simulate_limits: str | None = None
     mps_float64: str = "error"
+    profile: str | None = None
 
     def core_options(self) -> dict[str, Any]:
         return {
@@ -267,6 +282,7 @@ class PluginSettings:
             "track_memory": self.track_memory,
             "simulate_limits": self.simulate_limits,
             "mps_float64": self.mps_float64,
+            "profile": self.profile,
         }
 
 
@@ -293,6 +309,7 @@ def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collect
         source=_choice(config, "source_device", SOURCE_CHOICES) or "auto",
         simulate_limits=_choice(config, "simulate_limits", ("mps",)),
         mps_float64=_choice(config, "mps_float64", FLOAT64_POLICIES) or "error",
+        profile=_choice(config, "torchdevice_profile", tuple(PROFILES)),
         target=resolve_target(config, environ, extra),
         seed=seed,
         strict=flag("torchdevice_strict", "torchdevice_strict", False),

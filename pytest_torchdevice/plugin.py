@@ -217,6 +217,12 @@ def _unemulatable_as_skip(item: pytest.Item) -> Generator[None, None, None]:
     try:
         return (yield)
     except BaseException as exc:
+        gap = _find_target_gap(exc)
+        if gap is not None:  # the target lacks a kernel the source device has: skip, or fail when strict
+            state = item.config.stash.get(STATE_KEY, None)
+            if state is not None and state.settings.strict:
+                raise
+            raise pytest.skip.Exception(f"torchdevice: {gap.reason}", _use_item_location=True) from None
         error = _find_unemulatable(exc)
         if error is None:
             raise
@@ -229,6 +235,20 @@ def _unemulatable_as_skip(item: pytest.Item) -> Generator[None, None, None]:
         if decision == "xfail":
             raise pytest.xfail.Exception(f"torchdevice: {error}") from None
         raise
+
+
+def _find_target_gap(exc: BaseException) -> Any:
+    """The core's TargetGapError in ``exc``'s chain (a library may have wrapped it), or None."""
+    from torchdevice_core.errors import TargetGapError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TargetGapError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _find_unemulatable(exc: BaseException) -> BaseException | None:

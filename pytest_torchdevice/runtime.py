@@ -47,6 +47,9 @@ class PluginState:
         setting = self.settings.target
         source = f" (from {setting.source})" if setting else ""
         line = f"torchdevice: {self.session.describe()}{source}"
+        profile = self.session.profile
+        if profile is not None:
+            line += f"; profile {self.settings.profile} ({profile.describe()})"
         if self.session.mps_limits:
             fallback = os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK") == "1"
             simulated = "simulated " if self.session.target.type != "mps" else ""

@@ -19,7 +19,7 @@ PROPERTY = "torchdevice"
 
 def test_record(diff: Any, note: str | None = None) -> dict[str, Any]:
     """The JSON-able record of one test from a ``RecordSnapshot`` diff."""
-    data: dict[str, Any] = {"redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
+    data: dict[str, Any] = {"redirected": {}, "emulated": {}, "refused": {}, "mps": {}, "target_gap": {}}
     seen: set[str] = set()
     for (kind, api), count in sorted(diff.counts.items()):
         if kind == "source":
@@ -125,7 +125,8 @@ class Collector:
         if len(seen) > 1:
             counts = Counter(s for e in touched for s in e.record.get("sources", ()))
             per_source = " (" + ", ".join(f"{s}: {counts[s]}" for s in sorted(seen)) + ")"
-        totals: dict[str, Counter[str]] = {k: Counter() for k in ("redirected", "emulated", "refused", "mps")}
+        totals: dict[str, Counter[str]] = {
+            k: Counter() for k in ("redirected", "emulated", "refused", "mps", "target_gap")}
         for entry in self.tests.values():
             for kind, counter in totals.items():
                 counter.update(entry.record.get(kind, {}))
@@ -143,6 +144,11 @@ class Collector:
             failed = sum(1 for e in limited if e.outcome in ("failed", "error"))
             top = ", ".join(f"{api} ({n})" for api, n in totals["mps"].most_common(10))
             lines.append(f"MPS limits hit by {len(limited)} tests ({failed} failed): {top}")
+        gaps = [e for e in self.tests.values() if e.record.get("target_gap")]
+        if gaps:
+            skipped = sum(1 for e in gaps if e.outcome == "skipped")
+            top = ", ".join(f"{op} ({n})" for op, n in totals["target_gap"].most_common(8))
+            lines.append(f"target gaps on {self.target}: {len(gaps)} tests ({skipped} skipped): {top}")
         refused = [e for e in self.tests.values() if e.record.get("refused")]
         if refused:
             apis = ", ".join(sorted(totals["refused"]))
@@ -152,7 +158,8 @@ class Collector:
 
 
 def _with_defaults(record: dict[str, Any]) -> dict[str, Any]:
-    out = {"cuda_path": False, "sources": [], "queried": [], "redirected": {}, "emulated": {}, "refused": {}, "mps": {}}
+    out = {"cuda_path": False, "sources": [], "queried": [], "redirected": {}, "emulated": {}, "refused": {},
+           "mps": {}, "target_gap": {}}
     out.update(record)
     return out
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ActivationError,
+    TargetGapError,
     TargetSpecError,
     TargetUnavailableError,
     TorchDeviceError,
@@ -63,6 +64,7 @@ __all__ = [
     "RedirectRecord",
     "Redirection",
     "Target",
+    "TargetGapError",
     "TargetSpecError",
     "TargetUnavailableError",
     "TorchDeviceError",

@@ -34,6 +34,24 @@ class ActivationError(TorchDeviceError, RuntimeError):
     """Activation requested in a way that would silently change an active redirection."""
 
 
+class TargetGapError(TorchDeviceError, NotImplementedError):
+    """An op on redirected tensors failed only because the *target* has no kernel for that dtype
+    (``"avg_pool3d_out_frame" not implemented for 'Half'`` on a CPU target): a gap of the target, not a bug
+    of the code under test.  Keeps torch's message first, so code matching it still matches."""
+
+    def __init__(self, op: str, dtype: str, target: str, original: str) -> None:
+        super().__init__(
+            f"{original} [torchdevice: target gap: the {target} target has no {op} kernel for {dtype}]"
+        )
+        self.op = op
+        self.dtype = dtype
+        self.target = target
+
+    @property
+    def reason(self) -> str:
+        return f"target gap: {self.op} is not implemented for {self.dtype} on target {self.target!r}"
+
+
 class UnemulatableError(TorchDeviceError, NotImplementedError):
     """A source-device API that cannot be reproduced on the target; raised instead of faking success."""
 

@@ -12,11 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["redirected", "emulated", "refused", "mps", "source"]
-KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps", "source")
+Kind = Literal["redirected", "emulated", "refused", "mps", "source", "target_gap"]
+KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps", "source", "target_gap")
 """redirected: a device argument was rewritten; emulated: a torch.cuda API was answered by emulation;
 refused: an API that cannot be emulated raised; mps: an Apple MPS limit applied (float64, missing kernel);
-source: a tensor was put on a redirected device of that type (``cuda``, ``mps``): the sources seen."""
+source: a tensor was put on a redirected device of that type (``cuda``, ``mps``): the sources seen;
+target_gap: an op on redirected tensors hit a dtype the target has no kernel for (``op (Half)``)."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(os.path.abspath(sys.modules["torch"].__file__ or "torch"))

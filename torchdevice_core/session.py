@@ -14,6 +14,7 @@ import torch
 from .backends import Backend
 from .memory import StorageLedger
 from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
+from .profiles import DeviceProfile, get_profile
 from .report import RedirectRecord
 from .spec import SOURCE_TYPES, Target
 
@@ -53,7 +54,17 @@ class Options:
     mps_float64: str = "error"
     """float64/complex128 where MPS limits apply: ``error`` (as MPS), ``downcast`` (float32), ``cpu`` (stay)."""
 
+    profile: str | None = None
+    """A device profile (``a100``, ``h100``, ``l4``, ``t4``, ``v100``: ``profiles.PROFILES``): name, capability,
+    memory, SM count, bf16/TF32 support and arch list of that GPU; it sets ``capability`` and ``device_name``."""
+
     def __post_init__(self) -> None:
+        chosen = get_profile(self.profile)
+        if chosen is not None:
+            object.__setattr__(self, "profile", self.profile.strip().lower() if self.profile else None)
+            object.__setattr__(self, "capability", chosen.capability)
+            if self.device_name is None:
+                object.__setattr__(self, "device_name", chosen.name)
         if not isinstance(self.device_count, int) or self.device_count < 1:
             raise ValueError(f"device_count must be a positive integer, not {self.device_count!r}")
         if self.simulate_limits not in (None, "mps"):
@@ -102,6 +113,11 @@ class Redirection:
         self._real_names = frozenset(options.real_callers)
         self._emulated_prefixes = tuple(p + "." for p in options.emulated_callers)
         self._emulated_names = frozenset(options.emulated_callers)
+
+    @property
+    def profile(self) -> DeviceProfile | None:
+        """The emulated GPU's profile (``Options.profile``), None for the default device."""
+        return get_profile(self.options.profile)
 
     @property
     def mps_limits(self) -> bool:

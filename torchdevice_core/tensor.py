@@ -23,6 +23,8 @@ import torch
 from torch._C import DisableTorchFunctionSubclass as _Disable
 
 from . import session as _session
+from .gaps import target_gap as _target_gap
+from .mixing import MIXED_DEVICE_OK
 
 _Tensor = torch.Tensor
 _call_disabled = torch._C._disabled_torch_function_impl
@@ -58,17 +60,9 @@ SAVING = threading.local()  # .marks: storages of emulated tensors being pickled
 _HANDLERS: dict[Any, Handler] = {}
 WRAPPER_IDENTITY: list[Any] = [None]  # set by activation: give a wrapper-subclass result the emulated identity
 
-# ops that accept tensors of another device on purpose (CUDA allows these too): never device-checked
-_MIXED_DEVICE_OK = frozenset(
-    {
-        "copy_", "__getitem__", "__setitem__", "index_put_", "index_put", "_index_put_impl_", "to", "set_",
-        "__set__", "__get__", "_pack_padded_sequence", "ctc_loss", "_ctc_loss", "new_tensor", "__repr__",
-        "__format__", "__reduce_ex__", "__deepcopy__", "_has_compatible_shallow_copy_type", "is_same_size",
-        "is_set_to", "equal", "allclose", "isclose", "assert_close",
-        # ``other`` only lends its shape: CUDA accepts it from any device
-        "view_as", "expand_as", "reshape_as", "broadcast_to",
-    }
-)
+# ops that accept tensors of another device on purpose (CUDA allows these too): never device-checked;
+# each with the torch source that says so (mixing.py)
+_MIXED_DEVICE_OK = MIXED_DEVICE_OK
 _LEGACY_NAMES = {
     torch.float32: "FloatTensor", torch.float64: "DoubleTensor", torch.float16: "HalfTensor",
     torch.bfloat16: "BFloat16Tensor", torch.int64: "LongTensor", torch.int32: "IntTensor",
@@ -182,7 +176,14 @@ class EmulatedTensor(torch.Tensor):
             if _CHECKS[0]:
                 _check_devices(tcls, func, args, None)
         # torch's own C helper: calls func with subclass dispatch off, ~0.8 us cheaper than the `with` block
-        ret = _call_disabled(func, types, args, kwargs)
+        # (a try block costs nothing until something raises)
+        try:
+            ret = _call_disabled(func, types, args, kwargs)
+        except (NotImplementedError, RuntimeError) as exc:
+            gap = _target_gap(exc)
+            if gap is None:
+                raise
+            raise gap from exc
         if type(ret) is _Tensor:
             for a in args:
                 if a is ret:
@@ -368,9 +369,19 @@ def _check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: di
 
 
 def _raise_mismatch(cls: type[EmulatedTensor], func: Any, other: torch.Tensor) -> None:
-    if getattr(func, "__name__", "") in _MIXED_DEVICE_OK:
+    name = getattr(func, "__name__", "")
+    if name in _MIXED_DEVICE_OK:
         return
+    active = _session.ACTIVE
+    if active is not None and active.mps_limits and _runs_through_mps_cpu_fallback(name):
+        return  # mixing.MPS_CPU_FALLBACK: cpu_fallback copies every argument to the CPU itself
     raise _device_mismatch(cls, other)
+
+
+def _runs_through_mps_cpu_fallback(name: str) -> bool:
+    from .mps.limits import fallback_names
+
+    return name in fallback_names()
 
 
 def _call_with_device(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dict, dev: Any) -> Any:

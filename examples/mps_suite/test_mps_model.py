@@ -1,4 +1,4 @@
-"""An MPS-written suite: runs on Apple silicon, and with --target-device=cpu --source-device=mps elsewhere."""
+"""An MPS-written suite: runs on Apple silicon, and with --target-device=cpu elsewhere."""
 
 import pytest
 import torch

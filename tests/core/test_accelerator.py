@@ -185,6 +185,7 @@ def test_compile_and_optimizers_work_while_active() -> None:
             return torch.sin(a) + 1
 
         inductor = torch.compile(fn)
-        assert torch.allclose(inductor(x), fn(x))
+        # inductor's sin differs from eager's in the last bits (also without the plugin): float32 tolerance
+        torch.testing.assert_close(inductor(x), fn(x))
     torch._dynamo.reset()
     assert torch.compile(lambda t: t * 2)(torch.ones(2)).tolist() == [2.0, 2.0]

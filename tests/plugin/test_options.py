@@ -141,3 +141,29 @@ def test_ini_booleans_accept_the_usual_words(pytester: pytest.Pytester, word: st
             assert pytestconfig.stash[STATE_KEY].settings.strict is STRICT
     """.replace("STRICT", str(strict)))
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_profile_option_header_and_ini(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+
+        def test_t4():
+            assert torch.cuda.get_device_name() == "Tesla T4"
+            assert torch.cuda.get_device_capability() == (7, 5)
+    """)
+    result = pytester.runpytest("--target-device=cpu", "--torchdevice-profile=t4")
+    result.stdout.fnmatch_lines(["torchdevice: * -> cpu (from --target-device); profile t4 (Tesla T4, sm_75, 15 GiB)"])
+    result.assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\ntarget_device = cpu\ntorchdevice_profile = T4\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_bad_profile_is_a_usage_error_with_the_choices(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--target-device=cpu", "--torchdevice-profile=rtx")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'rtx' is not a device profile; valid choices: a100, h100, l4, t4, v100*"])
+    pytester.makeini("[pytest]\ntarget_device = cpu\ntorchdevice_profile = rtx\n")
+    bad = pytester.runpytest()
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*ini torchdevice_profile='rtx' is not valid; valid choices: a100, h100, l4, t4, v100*"])

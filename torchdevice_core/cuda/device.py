@@ -52,14 +52,18 @@ class EmulatedDeviceProperties:
 def device_properties(session: Redirection, index: int) -> EmulatedDeviceProperties:
     assert session.backend is not None
     major, minor = session.options.capability
+    profile = session.profile
+    extra = {"L2_cache_size": profile.l2_cache_size} if profile is not None else {}
     return EmulatedDeviceProperties(
         name=session.options.device_name or session.backend.device_name(),
         major=major,
         minor=minor,
-        total_memory=session.backend.total_memory(),
-        multi_processor_count=_SM_COUNT.get((major, minor), 108),
+        total_memory=profile.total_memory if profile is not None else session.backend.total_memory(),
+        multi_processor_count=(profile.multi_processor_count if profile is not None
+                               else _SM_COUNT.get((major, minor), 108)),
         uuid=f"00000000-0000-0000-0000-{index:012d}",
         pci_bus_id=index,
+        **extra,
     )
 
 
@@ -119,13 +123,22 @@ def patches(session: Redirection) -> list[Patch]:
         return device_properties(session, session.index_of(device))
 
     def is_bf16_supported(including_emulation: bool = True) -> bool:
-        return backend.supports_dtype(torch.bfloat16) and session.options.capability >= (8, 0)
+        native = session.options.capability >= (8, 0)
+        if session.profile is not None:  # as CUDA: sm_80+ natively; older boards run bf16 through emulation
+            native = session.profile.bf16 or including_emulation
+        return backend.supports_dtype(torch.bfloat16) and native
+
+    def is_tf32_supported() -> bool:
+        profile = session.profile
+        return profile.tf32 if profile is not None else session.options.capability >= (8, 0)
 
     def synchronize(device: Any = None) -> None:
         session.index_of(device)
         backend.synchronize()
 
     def get_arch_list() -> list[str]:
+        if session.profile is not None:
+            return session.profile.arch_list
         major, minor = session.options.capability
         return [f"sm_{major}{minor}"]
 
@@ -162,5 +175,5 @@ def patches(session: Redirection) -> list[Patch]:
         Patch(ns, "device_of", _device_of_class(session, device_cls), "emulated"),
     ]
     if hasattr(ns, "is_tf32_supported"):
-        out.append(per_caller(session, "is_tf32_supported", lambda: session.options.capability >= (8, 0)))
+        out.append(per_caller(session, "is_tf32_supported", is_tf32_supported))
     return out

@@ -38,6 +38,18 @@ def stats(session: Redirection, index: int) -> OrderedDict[str, int]:
     return OrderedDict(sorted(out.items()))
 
 
+def memory_info(session: Redirection, index: int) -> tuple[int, int]:
+    """(free, total) bytes of virtual device ``index``: the target's, or the profile's GPU memory (free: what
+    the redirected tensors leave of it, at most what the target really has free)."""
+    assert session.backend is not None
+    free = session.backend.free_memory()
+    profile = session.profile
+    if profile is None:
+        return free, session.backend.total_memory()
+    used = session.armed_ledger().device(index).allocated
+    return min(free, max(profile.total_memory - used, 0)), profile.total_memory
+
+
 def nested(flat: dict[str, int]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in flat.items():
@@ -105,8 +117,7 @@ def patches(session: Redirection) -> list[Patch]:
         return summary(session, index(device))
 
     def mem_get_info(device: Any = None) -> tuple[int, int]:
-        index(device)
-        return backend.free_memory(), backend.total_memory()
+        return memory_info(session, index(device))
 
     def empty_cache() -> None:
         session.armed_ledger().empty_cache()

@@ -103,8 +103,7 @@ def _functions(session: Redirection) -> dict[str, Callable[..., Any]]:
         return read
 
     def get_memory_info(device_index: Any = None, /) -> tuple[int, int]:
-        index(device_index)
-        return backend.free_memory(), backend.total_memory()
+        return cuda_memory.memory_info(session, index(device_index))
 
     return {
         "memory_stats": memory_stats,

@@ -76,6 +76,23 @@ def missing_mps_kernels() -> frozenset[str]:
     return frozenset(op for op in ops if missing(op))
 
 
+@functools.lru_cache(maxsize=2)
+def _fallback_names(enabled: bool) -> frozenset[str]:
+    from . import opdata
+
+    data = opdata.load()
+    ops = set(data.always_fallback) | set(data.reached_through)
+    if enabled:
+        ops |= missing_mps_kernels()
+    return frozenset(op.partition(".")[0] for op in ops)
+
+
+def fallback_names() -> frozenset[str]:
+    """Base names of the ops MPS runs through its CPU fallback now: the explicit fallbacks of the release, and
+    the ops without an MPS kernel when ``PYTORCH_ENABLE_MPS_FALLBACK=1``."""
+    return _fallback_names(fallback_enabled())
+
+
 def fallback_enabled() -> bool:
     """What MPS would do for an op without a kernel: fall back to the CPU ("1") or raise (unset / "0")."""
     return os.environ.get(FALLBACK_ENV, "0") == "1"
