@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from . import hooks, markers
+from . import causes, ci, hooks, markers, runconfig
 from .fixtures import DIFF_KEY, RECORD_KEY, STATE_KEY, _torchdevice_device, target_device, torchdevice
 from .options import add_options, read_settings
 from .runtime import PluginState
@@ -39,6 +39,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     add_options(parser, lambda: plugin_targets(pluginmanager))
+    ci.add_options(parser)
 
 
 def plugin_targets(pluginmanager: pytest.PytestPluginManager) -> dict[str, tuple[Any, Any]]:
@@ -151,9 +152,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.active and workerinput is None:
         session = state.session
         config.stash[COLLECTOR_KEY] = Collector(session.describe(), session.requested_source,
-                                                str(session.target.device), session.sources)
+                                                str(session.target.device), session.sources,
+                                                runconfig.of_state(state))
     elif state.settings.report_path and workerinput is None and state.settings.target is not None:
         config.stash[COLLECTOR_KEY] = Collector("off", "cuda", "off")
+    ci.configure(config, state, lambda: config.stash.get(COLLECTOR_KEY, None))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -296,6 +299,7 @@ def _record_since_start(item: pytest.Item) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    causes.remember(item, call)
     if call.when == "call" and report.passed and not hasattr(report, "wasxfail"):
         diff = _record_since_start(item)
         refused = diff.apis("refused") if diff is not None else []
@@ -312,7 +316,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "teardown":
         diff = _record_since_start(item)
         if diff is not None:
-            report.user_properties.append((PROPERTY, test_record(diff)))
+            report.user_properties.append((PROPERTY, causes.annotate(test_record(diff), item)))
     return report
 
 

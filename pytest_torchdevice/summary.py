@@ -59,11 +59,13 @@ class TestEntry:
 
 
 class Collector:
-    def __init__(self, describe: str, source: str, target: str, sources: tuple[str, ...] = ()) -> None:
+    def __init__(self, describe: str, source: str, target: str, sources: tuple[str, ...] = (),
+                 configuration: str = "off") -> None:
         self.describe = describe
         self.source = source  # as asked: auto, cuda or mps
         self.sources = sources or ((source,) if source != "auto" else ("cuda", "mps"))  # what was redirected
         self.target = target
+        self.configuration = configuration  # runconfig.configuration(): what manifests and merges key on
         self.tests: dict[str, TestEntry] = {}
 
     def add(self, report: pytest.TestReport) -> None:
@@ -93,6 +95,7 @@ class Collector:
             "source": self.source,
             "sources_seen": self.sources_seen(),
             "target": self.target,
+            "configuration": self.configuration,
             "tests": {
                 nodeid: {"outcome": e.outcome, "reason": e.reason, **_with_defaults(e.record)}
                 for nodeid, e in sorted(self.tests.items())
@@ -124,14 +127,15 @@ class Collector:
         per_source = ""
         if len(seen) > 1:
             counts = Counter(s for e in touched for s in e.record.get("sources", ()))
-            per_source = " (" + ", ".join(f"{s}: {counts[s]}" for s in sorted(seen)) + ")"
+            per_source = ", ".join(f"{s}: {counts[s]}" for s in sorted(seen))
         totals: dict[str, Counter[str]] = {
             k: Counter() for k in ("redirected", "emulated", "refused", "mps", "target_gap")}
         for entry in self.tests.values():
             for kind, counter in totals.items():
                 counter.update(entry.record.get(kind, {}))
         lines = [
-            f"{len(touched)} of {len(self.tests)} tests exercised redirected {paths} code paths{per_source}; "
+            f"{len(touched)} of {len(self.tests)} tests exercised redirected {paths} code paths"
+            f"{_parenthesised(per_source, _outcomes(touched))}; "
             f"{len(emulated_only)} more only queried the emulated {namespaces}",
         ]
         for kind in ("redirected", "emulated"):
@@ -157,9 +161,24 @@ class Collector:
         return lines
 
 
+def _outcomes(entries: list[TestEntry]) -> str:
+    """``3 passed, 1 failed, 0 skipped``: what a maintainer asks first about the tests that ran CUDA code."""
+    if not entries:
+        return ""
+    counts = Counter("failed" if e.outcome == "error" else e.outcome for e in entries)
+    parts = [f"{counts.pop(name, 0)} {name}" for name in ("passed", "failed", "skipped")]
+    parts += [f"{n} {name}" for name, n in sorted(counts.items())]
+    return ", ".join(parts)
+
+
+def _parenthesised(*parts: str) -> str:
+    text = "; ".join(p for p in parts if p)
+    return f" ({text})" if text else ""
+
+
 def _with_defaults(record: dict[str, Any]) -> dict[str, Any]:
     out = {"cuda_path": False, "sources": [], "queried": [], "redirected": {}, "emulated": {}, "refused": {},
-           "mps": {}, "target_gap": {}}
+           "mps": {}, "target_gap": {}, "exception": None, "cause": None}
     out.update(record)
     return out
 

@@ -72,11 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: both sides alike)")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     bad = [d for d in dbs if d not in DBS]
     if bad:
         parser.error(f"unknown --db {', '.join(bad)}; valid choices: {', '.join(DBS)}")
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _run(args, dbs)
+    finally:
+        torch.set_num_threads(threads)  # (main() also runs inside test processes)
+
+
+def _run(args: argparse.Namespace, dbs: list[str]) -> int:
     names = [n.strip() for n in args.ops.split(",")] if args.ops else None
     summary = Summary()
     start = time.perf_counter()
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{wall:.0f} s, torch {torch.__version__}, {torch.get_num_threads()} thread(s), {platform.machine()}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(_as_json(summary, wall, sys.argv[1:] if argv is None else argv), f, indent=1)
+            json.dump(_as_json(summary, wall, args.argv), f, indent=1)
     return 0
 
 

@@ -122,7 +122,7 @@ def copy_layout(x: torch.Tensor, to_device: bool) -> torch.Tensor:
             size = x.element_size()
             dense = x.storage_offset() == 0 and x.is_contiguous() and storage.nbytes() == x.numel() * size
             if not dense and storage.nbytes() % size == 0:
-                raw = torch.empty(0, dtype=x.dtype).set_(storage, 0, (storage.nbytes() // size,), (1,))
+                raw = x.detach().as_strided((storage.nbytes() // size,), (1,), 0)  # the whole storage
                 raw = raw.cuda() if to_device else raw.clone()
                 return raw.as_strided(x.size(), x.stride(), x.storage_offset())
         return x.detach().cuda() if to_device else x.detach().clone()

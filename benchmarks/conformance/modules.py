@@ -207,9 +207,9 @@ def _round_trips(info: Any, m: torch.nn.Module, rec: _Native, data: Any, dtype: 
     _check_module(fresh, "fresh .cuda() module after load_state_dict", True)
     _compare_state(rec.state, _state(fresh), "state_dict() of the reloaded module")
     # .cpu(): plain CPU parameters; the native forward (on the native inputs) gives the native result again
-    native_module = _build(info, data, dtype, training, seed)
+    native_module = _build(info, rec.data, dtype, training, seed)  # (CPU constructor arguments: loss weights)
     native_out = _forward(native_module, rec.data, seed)
-    moved = _build(info, data, dtype, training, seed).cuda()
+    moved = _build(info, rec.data, dtype, training, seed).cuda()
     moved.cpu()
     _check_module(moved, ".cuda().cpu()", False)
     try:

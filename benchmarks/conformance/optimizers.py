@@ -4,11 +4,13 @@ Configurations are the CPU ones of ``optim_inputs_func``, each with ``foreach`` 
 where the optimizer has a CPU fused kernel), as torch's own tests expand them.  The model (a small MLP, or a
 sparse ``Embedding`` for optimizers that need sparse gradients) is built with the same seed on both sides;
 the emulated one is moved with ``.cuda()`` before the optimizer is made (and, for the base configuration, a
-second run builds the optimizer first, which must keep working as on CUDA).  After three steps the
-parameters, their ``.grad`` and the optimizer state must be identical and report CUDA, except a 0-dim
-``step`` counter, which torch keeps on the host for non-capturable, non-fused optimizers (on CUDA too) and
-on the device for some (ASGD): either is accepted.  Then ``state_dict()`` is loaded into a fresh optimizer
-on a fresh model and one more step must match the native one.
+second run builds the optimizer first, which must keep working as on CUDA; a third leaves ``foreach`` unset,
+which on CUDA means the foreach implementation for all but Adafactor: it is compared with the native run of
+the implementation CUDA would pick).
+After three steps the parameters, their ``.grad`` and the optimizer state must be identical and report CUDA,
+except a 0-dim ``step`` counter, which torch keeps on the host for non-capturable, non-fused optimizers (on
+CUDA too) and on the device for some (ASGD): either is accepted. Then ``state_dict()`` is loaded into a fresh
+optimizer on a fresh model and one more step must match the native one.
 """
 
 from __future__ import annotations
@@ -162,24 +164,32 @@ def run_info(info: Any, summary: Summary, *, limit: int | None = None, target: s
         chosen = chosen[:limit]
     index = 0
     for desc, kwargs in chosen:
-        variants = [(False, "")]
+        # (name suffix, native kwargs, emulated kwargs, optimizer built before .cuda())
+        cases = [("", kwargs, kwargs, False)]
         if "," not in desc and not _eager_state(info, kwargs):
-            variants.append((True, " (optimizer built before .cuda())"))
-        for before, suffix in variants:
+            cases.append((" (optimizer built before .cuda())", kwargs, kwargs, True))
+        if "," not in desc and kwargs.get("foreach") is False:
+            # no foreach= at all: on CUDA torch picks the foreach implementation, and so must it here
+            default = {k: v for k, v in kwargs.items() if k != "foreach"}
+            picked = _defaults_to_foreach(info)
+            cases.append((f" (foreach unset: CUDA's default, foreach={picked})", dict(kwargs, foreach=picked), default,
+                          False))
+        for suffix, native_kwargs, emulated_kwargs, before in cases:
             outcome = Outcome("optim_db", f"{name_of(info)} [{desc}]{suffix}", "float32", index)
             index += 1
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 native: Any
                 try:
-                    native = _session(info, kwargs, False, False)
+                    native = _session(info, native_kwargs, False, False)
                 except Exception as exc:
                     native = exc
                 handle = td.activate(target)
                 try:
-                    n_out, e_out = run_both(_raiser(native), functools.partial(_session, info, kwargs, True, before))
+                    emulated = functools.partial(_session, info, emulated_kwargs, True, before)
+                    n_out, e_out = run_both(_raiser(native), emulated)
                     if not isinstance(n_out, BaseException):
-                        _compare(n_out, e_out, kwargs)
+                        _compare(n_out, e_out, native_kwargs)
                 except Mismatch as mm:
                     outcome.cause, outcome.detail = mm.cause, mm.detail
                 except Exception as exc:
@@ -187,6 +197,18 @@ def run_info(info: Any, summary: Summary, *, limit: int | None = None, target: s
                 finally:
                     handle.deactivate()
             summary.add(outcome)
+
+
+def _defaults_to_foreach(info: Any) -> bool:
+    """Does ``foreach=None`` mean the foreach implementation on CUDA?  For optimizers that ask torch's
+    ``_default_to_fused_or_foreach`` (all but Adafactor, whose None means the for-loop); read from its module."""
+    import inspect
+    import sys
+
+    try:
+        return "_default_to_fused_or_foreach" in inspect.getsource(sys.modules[info.optim_cls.__module__])
+    except (OSError, TypeError, KeyError):
+        return True
 
 
 def _eager_state(info: Any, kwargs: dict[str, Any]) -> bool:

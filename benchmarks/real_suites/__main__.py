@@ -8,8 +8,10 @@ regression not known to fail on real CUDA too, else 0.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -107,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a local clone to take a suite's tests from, for suites whose sdist ships none",
     )
     ap.add_argument(
+        "--test-args",
+        type=shlex.split,
+        default=None,
+        metavar="ARGS",
+        help="replace the suites' test paths and selection (one string, shell-split), for a look beyond the subset",
+    )
+    ap.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -126,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = []
     for name in names:
-        results.append(run_suite(SUITES[name], workdir, args.threads, args.ways, mirrors.get(name)))
+        suite = SUITES[name]
+        if args.test_args is not None:
+            note = "test args given on the command line: " + shlex.join(args.test_args)
+            suite = dataclasses.replace(suite, test_args=tuple(args.test_args), subset_note=note)
+        results.append(run_suite(suite, workdir, args.threads, args.ways, mirrors.get(name)))
         if not args.keep:
             remove_installation(workdir / name)
     total = time.perf_counter() - started

@@ -69,7 +69,8 @@ def test_mps_written_suite_runs_with_plain_target_device(pytester: pytest.Pytest
     result.stdout.fnmatch_lines([
         "torchdevice: cuda, mps -> cpu (from --target-device)",
         "*= torchdevice: mps -> cpu =*",  # the summary names the source the suite really used
-        "4 of 4 tests exercised redirected MPS code paths; 0 more only queried the emulated torch.mps",
+        "4 of 4 tests exercised redirected MPS code paths (4 passed, 0 failed, 0 skipped); 0 more only queried "
+        "the emulated torch.mps",
     ])
     data = json.loads(report.read_text())
     assert (data["source"], data["sources_seen"]) == ("auto", ["mps"])

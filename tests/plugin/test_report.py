@@ -56,7 +56,8 @@ def test_terminal_summary(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--target-device=cpu")
     result.stdout.fnmatch_lines([
         "*torchdevice: cuda -> cpu*",
-        "2 of 4 tests exercised redirected CUDA code paths; 1 more only queried the emulated torch.cuda",
+        "2 of 4 tests exercised redirected CUDA code paths (1 passed, 0 failed, 1 skipped); 1 more only queried "
+        "the emulated torch.cuda",
         "redirected: torch.randn (1)",
         "emulated: *torch.cuda.synchronize (1)*",
         "unemulatable on cpu: 1 tests (1 skipped): torch.cuda.CUDAGraph",

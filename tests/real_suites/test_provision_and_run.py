@@ -144,6 +144,8 @@ def test_command_line_options() -> None:
     args = ap.parse_args(["--ways", "plugin,native", "--suite", "gpytorch", "--git-mirror", "torch_geometric=/g"])
     assert args.ways == ("native", "plugin")  # canonical order
     assert args.git_mirror == [("torch_geometric", Path("/g").resolve())]
+    assert args.test_args is None
+    assert ap.parse_args(["--test-args", "test/utils -k 'not slow'"]).test_args == ["test/utils", "-k", "not slow"]
     for bad in (["--ways", "plugin"], ["--ways", "native,gpu"], ["--git-mirror", "nosuch=/g"]):
         with pytest.raises(SystemExit):
             ap.parse_args(bad)
