@@ -108,16 +108,22 @@ def collect_patches(session: Redirection) -> list[Patch]:
     from .mps import namespace as mps_namespace
     from .redirect import (
         amp,
+        checkpoint,
         compile,
         data_parallel,
         default_device,
         distributed,
+        export,
         factories,
+        fake,
+        func,
         generator,
         hooks,
+        jit,
         lazy,
         module,
         optim,
+        per_sample,
         pinned,
         serialization,
         tensor_methods,
@@ -126,7 +132,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
 
     out: list[Patch] = []
     parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
-             compile, hooks, pinned, wrappers, data_parallel)
+             compile, hooks, pinned, wrappers, data_parallel, fake, export, checkpoint, jit, func, per_sample)
     for part in parts:
         out.extend(part.patches(session))
     out.extend(lazy.patches(session, out))
