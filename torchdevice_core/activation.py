@@ -105,19 +105,26 @@ def collect_patches(session: Redirection) -> list[Patch]:
     if session.native:
         return []
     from . import cuda as emulated_cuda
+    from . import frames
     from .mps import namespace as mps_namespace
     from .redirect import (
         amp,
+        checkpoint,
         compile,
         data_parallel,
         default_device,
         distributed,
+        export,
         factories,
+        fake,
+        func,
         generator,
         hooks,
+        jit,
         lazy,
         module,
         optim,
+        per_sample,
         pinned,
         serialization,
         tensor_methods,
@@ -126,7 +133,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
 
     out: list[Patch] = []
     parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
-             compile, hooks, pinned, wrappers, data_parallel)
+             compile, hooks, pinned, wrappers, data_parallel, fake, export, checkpoint, jit, func, per_sample)
     for part in parts:
         out.extend(part.patches(session))
     out.extend(lazy.patches(session, out))
@@ -138,6 +145,8 @@ def collect_patches(session: Redirection) -> list[Patch]:
 
     for generic in (accelerator, events, libraries, testing):
         out.extend(generic.patches(session))
+    out.extend(frames.patches())  # warnings from inside our wrappers point at the caller
+    frames.hide_from_tracebacks()
     return out
 
 

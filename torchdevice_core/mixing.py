@@ -34,6 +34,13 @@ NOT_A_SCALAR = MixingRule(
     "aten/src/ATen/TensorIterator.cpp, TensorIteratorBase::compute_types: 'Expected all tensors to be on the same "
     "device, but found at least two devices'; TensorCompare.cpp where_self_out leaves a non-0-dim condition to it",
 )
+AUTOGRAD = MixingRule(
+        "autograd's entry points take outputs, inputs and gradients of any device (a graph may cross devices; "
+        "C++ autograd functions such as gradcheck's UndefinedGrad hand back plain tensors)",
+        "torch/csrc/autograd/engine.cpp, validate_outputs (each gradient is checked against its own input's "
+        "device, 'invalid gradient at index'); torch/autograd/__init__.py backward / grad",
+        frozenset({"grad", "backward"}),
+    )
 RULES: tuple[MixingRule, ...] = (
     MixingRule(
         "indices on the CPU index a device tensor (advanced indexing, index_put_)",
@@ -67,6 +74,7 @@ RULES: tuple[MixingRule, ...] = (
         frozenset({"__repr__", "__format__", "__reduce_ex__", "__deepcopy__", "__set__", "__get__", "equal",
                    "allclose", "isclose", "assert_close"}),
     ),
+    AUTOGRAD,
 )
 MPS_CPU_FALLBACK = MixingRule(
     "under MPS limits, an op that runs through MPS's CPU fallback takes CPU tensors beside MPS ones",

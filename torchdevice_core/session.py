@@ -192,7 +192,9 @@ class Redirection:
             return None
         if dev.type == "mps":
             if dev.index not in (None, 0):
-                raise RuntimeError(f"Invalid device index {dev.index} for mps: only mps:0 exists (torchdevice)")
+                raise RuntimeError(
+                    f"Invalid device index {dev.index} for mps: only mps:0 exists (torchdevice)"
+                ) from None
             return self.mps_slot
         if dev.index is None:
             return _CURRENT
@@ -200,7 +202,7 @@ class Redirection:
             raise RuntimeError(
                 f"CUDA error: invalid device ordinal {dev.index} (torchdevice emulates "
                 f"{self.options.device_count} cuda device(s) on {self.target.device})"
-            )
+            ) from None  # (called from cache-miss handlers: their KeyError is no part of the user's error)
         return dev.index
 
     def resolve(self, dev: Any) -> int | None:

@@ -234,15 +234,19 @@ def emulated_class(source: str, index: int, slot: int | None = None) -> type[Emu
     return tcls
 
 
-def _target_device_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """``(self, "cuda", ...)`` / ``device="cuda"`` with the source device replaced by the target."""
+def _target_device_args(args: tuple, kwargs: dict, positional: bool = True) -> tuple[tuple, dict]:
+    """``(self, "cuda", ...)`` / ``device="cuda"`` with the source device replaced by the target.
+
+    ``positional=False``: only ``device=`` names a device (``x.new_zeros(50)``: 50 is a size, not an ordinal).
+    """
     active = _session.ACTIVE
     if active is not None:
         dev = kwargs.get("device")
         if dev is not None:
             if active.resolve(dev) is not None:
                 kwargs = dict(kwargs, device=active.target.device)
-        elif len(args) > 1 and isinstance(args[1], (str, torch.device, int)) and active.resolve(args[1]) is not None:
+        elif (positional and len(args) > 1 and isinstance(args[1], (str, torch.device, int))
+              and active.resolve(args[1]) is not None):
             args = (args[0], active.target.device, *args[2:])
     return args, kwargs
 
@@ -255,15 +259,16 @@ def _compiled_method(name: str, args: tuple, kwargs: dict) -> Any:
         kwargs = {k: v for k, v in kwargs.items() if k in ("non_blocking", "memory_format")}
     elif name == "pin_memory":
         name, args, kwargs = "clone", args[:1], {}
-    args, kwargs = _target_device_args(args, kwargs)
+    args, kwargs = _target_device_args(args, kwargs, positional=name == "to")
     with _Disable():
         return getattr(args[0], name)(*args[1:], **kwargs)
 
 
 def compiled_call(orig: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A patched entry point inside compiled code: the original, with a source-device argument sent to the
-    target and nothing else (no class changes, no record: dynamo traces this, and refuses ``__class__``)."""
-    args, kwargs = _target_device_args(args, kwargs)
+    target and nothing else (no class changes, no record: dynamo traces this, and refuses ``__class__``).
+    Only ``Tensor.to`` takes a device positionally; the ``new_*`` methods' positional arguments are sizes."""
+    args, kwargs = _target_device_args(args, kwargs, positional=getattr(orig, "__name__", "") == "to")
     return orig(*args, **kwargs)
 
 

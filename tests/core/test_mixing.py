@@ -28,7 +28,14 @@ def cpu(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 Case = tuple[str, mixing.MixingRule, bool, Callable[[], Any]]
 RULE = {r.what: r for r in mixing.RULES}
 INDEXING, COPIES, LENGTHS, SHAPES = (mixing.RULES[i] for i in range(4))
+def _grad_of_a_plain_output() -> Any:
+    x = dev(3).requires_grad_()
+    out = torch._C._functions.UndefinedGrad()(x.sin())  # a C++ autograd function: a plain result
+    return torch.autograd.grad([out], [x], [torch.zeros_like(out)], allow_unused=True)
+
+
 CASES: list[Case] = [
+    ("autograd.grad of a plain output for an emulated input", mixing.AUTOGRAD, True, _grad_of_a_plain_output),
     # TensorIterator's CPU-scalar rule
     ("add a 0-dim cpu tensor", mixing.CPU_SCALAR, True, lambda: dev(2, 3) + torch.tensor(2.0)),
     ("0-dim cpu tensor first", mixing.CPU_SCALAR, True, lambda: torch.tensor(2.0) * dev(3)),

@@ -48,6 +48,18 @@ def test_plain_work_is_not_counted() -> None:
                                                       "target_gap": {}}
 
 
+def test_torchs_own_calls_into_the_emulated_namespace_are_not_counted() -> None:
+    """torch.manual_seed calls torch.cuda.manual_seed_all itself: that is no query of the test's."""
+    with td.redirected("cpu") as handle:
+        torch.manual_seed(0)
+        assert handle.record.snapshot().apis("emulated") == []
+        torch.cuda.manual_seed_all(0)  # the test's own call is counted
+        state = torch.cuda.get_rng_state()
+        torch.cuda.set_rng_state(state)
+        assert handle.record.snapshot().apis("emulated") == [
+            "torch.cuda.get_rng_state", "torch.cuda.manual_seed_all", "torch.cuda.set_rng_state"]
+
+
 def test_call_sites_name_this_file_and_line() -> None:
     with td.redirected("cpu", call_sites=True) as handle:
         torch.randn(2, device="cuda"); randn_line = _line()  # noqa: E702

@@ -363,6 +363,13 @@ def test_dataloader_workers_and_share_memory(active: td.Handle) -> None:
     got = [b[0].cuda() for b in torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)]
     assert all(_is_cuda(b) for b in got)
     torch.testing.assert_close(torch.cat(got).cpu(), ds.tensors[0])
+    # a dataset of emulated tensors: workers collate into shared memory "on" the emulated device
+    emulated = torch.utils.data.TensorDataset(torch.randn(6, 2, device="cuda"))
+    got = [b[0] for b in torch.utils.data.DataLoader(emulated, batch_size=3, num_workers=2)]
+    assert all(_is_cuda(b) for b in got)
+    torch.testing.assert_close(torch.cat(got).cpu(), emulated.tensors[0].cpu())
+    with pytest.raises(RuntimeError, match="only dense CPU tensors can be pinned"):  # as CUDA's pin thread
+        next(iter(torch.utils.data.DataLoader(emulated, batch_size=3, pin_memory=True)))
     shared = torch.randn(3, device="cuda").share_memory_()
     assert _is_cuda(shared) and shared.is_shared()
 

@@ -67,3 +67,18 @@ def test_terminal_summary(pytester: pytest.Pytester) -> None:
 def test_no_summary_when_off(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     assert "exercised" not in pytester.runpytest().stdout.str()
+
+
+def test_seeding_is_not_a_query_of_the_emulated_cuda(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import torch
+
+        def test_seeds_itself():
+            torch.manual_seed(0)
+            assert torch.rand(1).item() >= 0
+
+        def test_plain():
+            pass
+    """)
+    result = pytester.runpytest("--target-device=cpu", "--torchdevice-seed=3")
+    result.stdout.fnmatch_lines(["0 of 2 tests exercised redirected * code paths; 0 more only queried the emulated*"])

@@ -1,4 +1,5 @@
-"""Pinned host memory on a target that has none (CPU, MPS): ``pin_memory()``, ``is_pinned()``, DataLoader.
+"""Pinned host memory on a target that has none (CPU, MPS): ``pin_memory()``, ``is_pinned()``, DataLoader;
+and shared storages "on" the emulated device (what a DataLoader worker collates emulated tensors into).
 
 On CUDA, ``x.pin_memory()`` returns a page-locked host copy, ``is_pinned()`` says True for it (and for its
 views), and ``DataLoader(pin_memory=True)`` yields such batches.  Here host memory is all there is, so a
@@ -98,6 +99,22 @@ def _make_iter_next() -> Callable[..., Any]:
     return __next__
 
 
+def _make_new_shared(session: Redirection) -> Any:
+    orig = vars(torch.storage._StorageBase)["_new_shared"].__func__
+    resolve = session.resolve
+    target = session.target.device
+
+    def _new_shared(cls: Any, size: int, *, device: Any = "cpu") -> Any:
+        # a DataLoader worker collates a batch straight into shared memory "on elem.device": for an
+        # emulated tensor that is the target's (shared host) memory
+        if resolve(device) is not None:
+            device = target
+        return orig(cls, size, device=device)
+
+    _new_shared.__wrapped__ = orig  # type: ignore[attr-defined]
+    return classmethod(_new_shared)
+
+
 def patches(session: Redirection) -> list[Patch]:
     if session.target.type == "cuda":
         return []  # real pinned memory
@@ -105,6 +122,8 @@ def patches(session: Redirection) -> list[Patch]:
     return [
         Patch(iterator, "__init__", _make_iter_init(session), "DataLoader(pin_memory=True) pins emulated"),
         Patch(iterator, "__next__", _make_iter_next(), "DataLoader(pin_memory=True) pins emulated"),
+        Patch(torch.storage._StorageBase, "_new_shared", _make_new_shared(session),
+              "shared storages on the emulated device live in the target's memory"),
     ]
 
 
