@@ -414,3 +414,17 @@ def test_per_sample_grads_of_emulated_parameters(loss_reduction: str) -> None:
         _assert_emulated(got)
         assert torch.allclose(got.cpu(), want, atol=1e-6)
         assert type(cpu) is torch.Tensor and torch.equal(cpu, want)
+
+
+def test_script_of_multihead_attention_which_asks_torch_is_autocast_enabled() -> None:
+    # MultiheadAttention.forward calls torch.is_autocast_enabled(), which the library patches
+    torch.manual_seed(0)
+    native = torch.jit.script(torch.nn.MultiheadAttention(8, 2, batch_first=True))
+    with td.redirected("cpu"):
+        torch.manual_seed(0)
+        scripted = torch.jit.script(torch.nn.MultiheadAttention(8, 2, batch_first=True))
+        x = torch.randn(2, 3, 8)
+        out, _ = scripted(x, x, x)
+        expected, _ = native(x, x, x)
+        torch.testing.assert_close(out, expected)
+        assert str(scripted.forward.graph) == str(native.forward.graph)
