@@ -414,3 +414,26 @@ def test_per_sample_grads_of_emulated_parameters(loss_reduction: str) -> None:
         _assert_emulated(got)
         assert torch.allclose(got.cpu(), want, atol=1e-6)
         assert type(cpu) is torch.Tensor and torch.equal(cpu, want)
+
+
+def test_script_of_multihead_attention_which_asks_torch_is_autocast_enabled() -> None:
+    # MultiheadAttention.forward calls torch.is_autocast_enabled(), which the library patches.  TorchScript
+    # caches a class's compiled methods per process: a fresh interpreter compiles it under redirection first.
+    code = textwrap.dedent("""
+        import torch, torchdevice_core as td
+        with td.redirected("cpu"):
+            torch.manual_seed(0)
+            scripted = torch.jit.script(torch.nn.MultiheadAttention(8, 2, batch_first=True))
+            x = torch.randn(2, 3, 8, device="cuda")
+            out, _ = scripted(x, x, x)
+            assert out.is_cuda
+            graph = str(scripted.forward.graph)
+        torch.manual_seed(0)
+        native = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+        expected, _ = native(x.cpu(), x.cpu(), x.cpu())
+        torch.testing.assert_close(out.cpu(), expected)
+        assert graph == str(torch.jit.script(native).forward.graph)
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]

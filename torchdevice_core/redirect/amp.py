@@ -81,6 +81,7 @@ def _make_is_autocast_enabled(session: Redirection) -> Callable[..., Any]:
             return bool(orig(target_type))
         return bool(orig() if device_type is None else orig(device_type))
 
+    is_autocast_enabled.__wrapped__ = orig  # type: ignore[attr-defined]  # TorchScript compiles it as torch's builtin
     return is_autocast_enabled
 
 
