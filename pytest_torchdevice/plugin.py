@@ -240,18 +240,23 @@ def _unemulatable_as_skip(item: pytest.Item) -> Generator[None, None, None]:
         raise
 
 
-def _find_target_gap(exc: BaseException) -> Any:
-    """The core's TargetGapError in ``exc``'s chain (a library may have wrapped it), or None."""
-    from torchdevice_core.errors import TargetGapError
-
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first ``kind`` in ``exc``'s cause/context chain (a library may have wrapped it), or None."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, TargetGapError):
+        if isinstance(current, kind):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def _find_target_gap(exc: BaseException) -> Any:
+    """The core's TargetGapError in ``exc``'s chain, or None."""
+    from torchdevice_core.errors import TargetGapError
+
+    return _in_chain(exc, TargetGapError)
 
 
 def _find_unemulatable(exc: BaseException) -> BaseException | None:
@@ -259,14 +264,7 @@ def _find_unemulatable(exc: BaseException) -> BaseException | None:
         from torchdevice_core.errors import UnemulatableError
     except ImportError:  # pragma: no cover - the core ships with the plugin
         return None
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, UnemulatableError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return _in_chain(exc, UnemulatableError)
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
