@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import torch
 
 import torchdevice_core as td
+
+from ._callers import ask_from
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 
@@ -20,11 +21,6 @@ def ask():
     return acc.is_available(), acc.current_accelerator(), acc.device_count()
 """
 
-
-def _in_module(name: str) -> Any:
-    namespace: dict[str, Any] = {"__name__": name}
-    exec(compile(_ASK, f"<{name}>", "exec"), namespace)
-    return namespace["ask"]
 
 
 @pytest.fixture
@@ -49,8 +45,8 @@ def test_torch_internals_see_the_real_machine(two: td.Handle) -> None:
     with two.suspended():
         real = (torch.accelerator.is_available(), torch.accelerator.current_accelerator(),
                 torch.accelerator.device_count())
-    assert _in_module("torch.fake_internal")() == real
-    assert _in_module("user_tests")() == (True, torch.device("cuda"), 2)
+    assert ask_from("torch.fake_internal", _ASK)() == real
+    assert ask_from("user_tests", _ASK)() == (True, torch.device("cuda"), 2)
 
 
 def test_device_index_follows_torch_cuda(two: td.Handle) -> None:

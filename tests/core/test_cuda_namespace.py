@@ -12,6 +12,8 @@ import torch
 
 import torchdevice_core as td
 
+from ._callers import ask_from
+
 MiB = 1024 * 1024
 
 
@@ -112,20 +114,15 @@ def ask():
 '''
 
 
-def _function_in_module(name: str) -> Any:
-    namespace: dict[str, Any] = {"__name__": name}
-    exec(compile(_INTERNAL, f"<{name}>", "exec"), namespace)
-    return namespace["ask"]
-
 
 def test_torch_internal_callers_see_the_real_machine(handle: td.Handle) -> None:
     with handle.suspended():
         real = (torch.cuda.is_available(), torch.cuda.device_count())
     assert real == (False, 0)
-    assert _function_in_module("torch.fake")() == real
-    assert _function_in_module("torch")() == real
-    assert _function_in_module("torchvision_like")() == (True, 1)  # "torch" is a package name, not a prefix
-    assert _function_in_module("user_code")() == (True, 1)
+    assert ask_from("torch.fake", _INTERNAL)() == real
+    assert ask_from("torch", _INTERNAL)() == real
+    assert ask_from("torchvision_like", _INTERNAL)() == (True, 1)  # "torch" is a package name, not a prefix
+    assert ask_from("user_code", _INTERNAL)() == (True, 1)
     assert (torch.cuda.is_available(), torch.cuda.device_count()) == (True, 1)
 
 
@@ -137,8 +134,8 @@ def test_torch_own_code_paths_see_no_cuda(handle: td.Handle) -> None:
 
 def test_real_callers_option() -> None:
     with td.redirected("cpu", real_callers=("torch", "mylib")):
-        assert _function_in_module("mylib.sub")() == (False, 0)
-        assert _function_in_module("mylibrary")() == (True, 1)
+        assert ask_from("mylib.sub", _INTERNAL)() == (False, 0)
+        assert ask_from("mylibrary", _INTERNAL)() == (True, 1)
 
 
 # ------------------------------------------------------------------------------------ events and streams

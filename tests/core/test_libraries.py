@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import torch
@@ -12,17 +11,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import torchdevice_core as td
 
+from ._callers import ask_from
+
 _ASK = """
 import torch
 def ask():
     return torch.backends.cuda.is_built(), torch.cuda.get_arch_list()
 """
 
-
-def _in_module(name: str) -> Any:
-    namespace: dict[str, Any] = {"__name__": name}
-    exec(compile(_ASK, f"<{name}>", "exec"), namespace)
-    return namespace["ask"]
 
 
 @pytest.fixture
@@ -37,8 +33,8 @@ def test_device_queries_emulated_library_queries_real(handle: td.Handle) -> None
     assert torch.cuda.get_arch_list() == ["sm_80"]
     with handle.suspended():
         real = (torch.backends.cuda.is_built(), torch.cuda.get_arch_list())
-    assert _in_module("torch.fake_internal")() == real
-    assert _in_module("user_code")() == (True, ["sm_80"])
+    assert ask_from("torch.fake_internal", _ASK)() == real
+    assert ask_from("user_code", _ASK)() == (True, ["sm_80"])
     # no CUDA toolkit, no cuDNN: reported as the machine is (a ROCm build has torch.version.cuda None too)
     assert torch.version.cuda is None
     assert torch.backends.cudnn.is_available() is False and torch.backends.cudnn.version() is None
