@@ -28,7 +28,7 @@ from .registry import register_target, unregister_target
 
 if TYPE_CHECKING:
     from .activation import Handle, activate, active, deactivate, redirected
-    from .report import RecordSnapshot, RedirectRecord
+    from .record import RecordSnapshot, RedirectRecord
     from .session import Options, Redirection
     from .spec import TARGET_CHOICES, Target, available_devices, parse_target, resolve_target
     from .tensor import EmulatedTensor, is_emulated, real_device

@@ -104,7 +104,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
     """Every patch this session needs, in the order they are applied."""
     if session.native:
         return []
-    from . import cuda as emulated_cuda
+    from . import emulation as emulated_cuda
     from . import frames
     from .mps import namespace as mps_namespace
     from .redirect import (

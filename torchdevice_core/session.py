@@ -15,7 +15,7 @@ from .backends import Backend
 from .memory import StorageLedger
 from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
 from .profiles import DeviceProfile, get_profile
-from .report import RedirectRecord
+from .record import RedirectRecord
 from .spec import SOURCE_TYPES, Target
 
 ACTIVE: Redirection | None = None

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from ..cuda import memory as cuda_memory
-from ..cuda import streams
-from ..cuda._common import emulated, namespace, per_caller
-from ..cuda.unemulatable import _raising_class
+from ..emulation import memory as cuda_memory
+from ..emulation import streams
+from ..emulation.answers import emulated, namespace, per_caller
+from ..emulation.unemulatable import _raising_class
 from ..mps.limits import UNSUPPORTED_DTYPES
 from ..patching import Patch
 from ..session import Redirection

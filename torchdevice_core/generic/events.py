@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..cuda import streams
+from ..emulation import streams
 from ..patching import Patch
 from ..session import Redirection
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..cuda._common import per_caller
+from ..emulation.answers import per_caller
 from ..patching import Patch
 from ..session import Redirection
 from ..tensor import EmulatedTensor

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from ..cuda import streams
-from ..cuda._common import emulated, per_caller
+from ..emulation import streams
+from ..emulation.answers import emulated, per_caller
 from ..errors import UnemulatableError
 from ..patching import Patch
 from ..session import Redirection

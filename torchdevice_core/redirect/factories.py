@@ -14,7 +14,7 @@ import torch
 from torch.utils._device import _device_constructors
 
 from ..patching import Patch
-from ..report import Kind
+from ..record import Kind
 from ..session import Redirection
 from ..tensor import _LEDGER, IN_COMPILED, EmulatedTensor, _compiling, promote
 from .pinned import mark_pinned

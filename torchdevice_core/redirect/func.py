@@ -91,5 +91,6 @@ def patches(session: Redirection) -> list[Patch]:
         out.append(Patch(_func, name, _make_maker(getattr(_func, name)), why))
     for name in _NOW:
         out.append(Patch(_func, name, _make_now(getattr(_func, name), name), why))
-    out.append(Patch(torch, "vmap", _make_maker(torch.vmap), why))  # its own object (STYLE fact 10)
+    # its own object: see Note [dynamo: one function object per patched name]
+    out.append(Patch(torch, "vmap", _make_maker(torch.vmap), why))
     return out

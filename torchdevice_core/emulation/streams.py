@@ -18,7 +18,7 @@ from ..backends import TimingEvent
 from ..errors import UnemulatableError
 from ..patching import Patch
 from ..session import Redirection
-from ._common import emulated, namespace
+from .answers import emulated, namespace
 
 DEVICE_TYPE_CODES = {"cpu": 0, "cuda": 1, "mps": 13}  # c10::DeviceType values (torch.Stream.device_type)
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import UnemulatableError
 from ..patching import Patch
 from ..session import Redirection
-from ._common import namespace
+from .answers import namespace
 
 # name in torch.cuda -> why it cannot be emulated
 UNEMULATABLE: dict[str, str] = {

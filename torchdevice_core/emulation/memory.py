@@ -8,7 +8,7 @@ from typing import Any
 
 from ..patching import Patch
 from ..session import Redirection
-from ._common import emulated, namespace
+from .answers import emulated, namespace
 
 
 def stats(session: Redirection, index: int) -> OrderedDict[str, int]:

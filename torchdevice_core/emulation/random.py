@@ -14,7 +14,7 @@ import torch
 
 from ..patching import Patch
 from ..session import Redirection
-from ._common import emulated, namespace
+from .answers import emulated, namespace
 
 
 def patches(session: Redirection) -> list[Patch]:

@@ -10,7 +10,7 @@ import torch
 from ..patching import Patch
 from ..session import Redirection
 from ..tensor import _LEGACY_NAMES, EmulatedTensor, to_target
-from ._common import namespace
+from .answers import namespace
 
 
 def _legacy_type(session: Redirection, dtype: torch.dtype, name: str) -> type:
