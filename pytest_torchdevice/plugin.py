@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from torchdevice_core.grammar import MPS_FALLBACK_ENV
+
 from . import causes, ci, hooks, markers, runconfig
 from .fixtures import DIFF_KEY, RECORD_KEY, STATE_KEY, _torchdevice_device, target_device, torchdevice
 from .options import add_options, read_settings
@@ -28,7 +30,6 @@ from .xdist import WORKERINPUT_KEY, XdistHooks, assign_device, env_worker, worke
 __all__ = ["_torchdevice_device", "target_device", "torchdevice"]
 
 COLLECTOR_KEY = pytest.StashKey[Collector]()
-FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"
 _FALLBACK_WARNING = re.compile(r"The operator '([\w:.]+)' is not currently supported on the MPS backend")
 SNAPSHOT_KEY = pytest.StashKey[Any]()
 
@@ -104,7 +105,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     device = decide_device(early_config, worker)
     assert device is not None
     early_config.add_cleanup(state.deactivate)
-    state.activate(device, settings.target.source)
+    state.activate(device, settings.target.origin)
 
 
 def _enable_mps_fallback(config: pytest.Config, state: PluginState) -> None:
@@ -114,15 +115,15 @@ def _enable_mps_fallback(config: pytest.Config, state: PluginState) -> None:
     on_a_mac = sys.platform == "darwin" and platform.machine() == "arm64"
     if not (requested == "mps" or (requested == "auto" and on_a_mac) or settings.simulate_limits == "mps"):
         return
-    if FALLBACK_ENV in os.environ:
+    if MPS_FALLBACK_ENV in os.environ:
         return  # the user decided
     if "torch" in sys.modules and requested != "cpu" and settings.simulate_limits is None:
         warnings.warn(pytest.PytestConfigWarning(
-            f"torch was imported before pytest-torchdevice could set {FALLBACK_ENV}=1: operators without an MPS "
-            f"kernel will raise; set {FALLBACK_ENV}=1 in the environment to let them fall back to the CPU"
+            f"torch was imported before pytest-torchdevice could set {MPS_FALLBACK_ENV}=1: operators without an MPS "
+            f"kernel will raise; set {MPS_FALLBACK_ENV}=1 in the environment to let them fall back to the CPU"
         ), stacklevel=1)
-    os.environ[FALLBACK_ENV] = "1"
-    config.add_cleanup(lambda: _unset(FALLBACK_ENV))
+    os.environ[MPS_FALLBACK_ENV] = "1"
+    config.add_cleanup(lambda: _unset(MPS_FALLBACK_ENV))
 
 
 def _unregister(name: str) -> None:

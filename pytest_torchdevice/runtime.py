@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from .options import PluginSettings
+from torchdevice_core.grammar import MPS_FALLBACK_ENV, SUBPROCESS_ENV, matches
 
-SUBPROCESS_ENV = "TORCHDEVICE_SUBPROCESS"
+from .options import PluginSettings
 
 
 class PluginState:
@@ -45,13 +45,13 @@ class PluginState:
         if not self.active:
             return "torchdevice: off"
         setting = self.settings.target
-        source = f" (from {setting.source})" if setting else ""
-        line = f"torchdevice: {self.session.describe()}{source}"
+        origin = f" (from {setting.origin})" if setting else ""
+        line = f"torchdevice: {self.session.describe()}{origin}"
         profile = self.session.profile
         if profile is not None:
             line += f"; profile {self.settings.profile} ({profile.describe()})"
         if self.session.mps_limits:
-            fallback = os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK") == "1"
+            fallback = os.environ.get(MPS_FALLBACK_ENV) == "1"
             simulated = "simulated " if self.session.target.type != "mps" else ""
             line += (f"; {simulated}MPS limits: float64={self.settings.mps_float64}, "
                      f"cpu fallback={'on' if fallback else 'off'}")
@@ -110,7 +110,7 @@ class PluginState:
         """Run one test against ``device`` (the ``devices`` marker), then come back."""
         import torchdevice_core as core
 
-        if self.current is not None and _same(device, self.current):
+        if self.current is not None and matches(device, self.current):
             yield
             return
         try:
@@ -129,6 +129,3 @@ class PluginState:
             if previous is not None:
                 self.handle = core.activate(previous, source=self.source, **self.options)
 
-
-def _same(device: str, current: str) -> bool:
-    return device == current or (":" not in device and current.split(":")[0] == device)
