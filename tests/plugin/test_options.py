@@ -148,8 +148,8 @@ def test_ini_booleans_accept_the_usual_words(pytester: pytest.Pytester, word: st
     pytester.makeini(f"[pytest]\ntarget_device = cpu\ntorchdevice_strict = {word}\n")
     pytester.makepyfile("""
         def test_strict(torchdevice, pytestconfig):
-            from pytest_torchdevice.fixtures import STATE_KEY
-            assert pytestconfig.stash[STATE_KEY].settings.strict is STRICT
+            from pytest_torchdevice.fixtures import state_of
+            assert state_of(pytestconfig).settings.strict is STRICT
     """.replace("STRICT", str(strict)))
     pytester.runpytest().assert_outcomes(passed=1)
 
