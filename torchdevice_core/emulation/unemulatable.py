@@ -61,6 +61,7 @@ def raiser(api: str, target: str, why: str, session: Redirection, original: Any 
 
 
 def raising_class(api: str, target: str, why: str, session: Redirection) -> type:
+    """A class standing in for ``api`` whose construction is recorded as refused and raises UnemulatableError."""
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         session.record.refused(api)
         raise UnemulatableError(api, target, why)

@@ -20,7 +20,8 @@ from ..grammar import MPS_FALLBACK_ENV as FALLBACK_ENV
 from ..grammar import MPS_UNSUPPORTED_DTYPES
 
 UNSUPPORTED_DTYPES = {getattr(torch, name): getattr(torch, to) for name, to in MPS_UNSUPPORTED_DTYPES.items()}
-_COMPOSITE = ("CompositeExplicitAutograd", "CompositeImplicitAutograd", "CompositeExplicitAutogradNonFunctional")
+# dispatch keys of kernels written in other ops (they run wherever those run)
+COMPOSITE_KEYS = ("CompositeExplicitAutograd", "CompositeImplicitAutograd", "CompositeExplicitAutogradNonFunctional")
 _FUNC = re.compile(r"^- func: ([\w.]+)\(")
 
 
@@ -33,7 +34,7 @@ def native_functions_yaml() -> Path | None:
     return path if path.exists() else None
 
 
-def _parse(text: str) -> dict[str, tuple[set[str], str | None]]:
+def parse_native_functions(text: str) -> dict[str, tuple[set[str], str | None]]:
     """op name (``heaviside.out``) -> (dispatch keys, structured_delegate)."""
     ops: dict[str, tuple[set[str], str | None]] = {}
     name: str | None = None
@@ -65,13 +66,13 @@ def missing_mps_kernels() -> frozenset[str]:
     path = native_functions_yaml()
     if path is None:
         return frozenset()
-    ops = _parse(path.read_text())
+    ops = parse_native_functions(path.read_text())
 
     def missing(op: str, depth: int = 0) -> bool:
         keys, delegate = ops.get(op, (set(), None))
         if not keys and delegate and depth < 4:
             return missing(delegate, depth + 1)
-        if not keys or "MPS" in keys or any(k in keys for k in _COMPOSITE):
+        if not keys or "MPS" in keys or any(k in keys for k in COMPOSITE_KEYS):
             return False
         return bool(keys & {"CPU", "CUDA"})
 
