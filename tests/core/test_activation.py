@@ -367,3 +367,16 @@ def test_every_device_taking_function_of_torch_is_patched() -> None:
         assert torch.normal(0.0, 1.0, (2,), device="cuda").is_cuda
         assert torch.fft.fftfreq(4, device="cuda").is_cuda
         assert torch.nested.nested_tensor([torch.ones(2)], device="cuda").device == torch.device("cuda:0")
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+def test_quantized_empty_factories_are_redirected() -> None:
+    """PyTorch's own view tests build quantized tensors with device="cuda"; CUDA has the kernels, a CPU build
+    raises "Torch not compiled with CUDA enabled" unless the call is redirected."""
+    with td.redirected("cpu"):
+        q = torch._empty_affine_quantized([2, 3], scale=2, zero_point=3, dtype=torch.quint8, device="cuda")
+        assert q.is_cuda and q.is_quantized and q.ravel().shape == (6,)
+        per_channel = torch._empty_per_channel_affine_quantized(
+            [2, 3], scales=torch.ones(2, dtype=torch.double), zero_points=torch.zeros(2, dtype=torch.long),
+            axis=0, dtype=torch.quint8, device="cuda")
+        assert per_channel.is_cuda and per_channel.is_quantized
