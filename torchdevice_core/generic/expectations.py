@@ -19,7 +19,7 @@ from functools import wraps
 from types import ModuleType
 from typing import Any
 
-from .. import session as _session
+from ..activation import active as _active
 from ..patching import Patch
 
 # See Note [expectations follow the kernels]
@@ -27,7 +27,7 @@ from ..patching import Patch
 
 def kernel_device_type(device_type: str | None) -> str | None:
     """The device type whose kernels a variant of ``device_type`` runs: the target's for an emulated one."""
-    active = _session.ACTIVE
+    active = _active()
     if active is None or device_type is None or device_type not in active.sources:
         return device_type
     return active.target.type
