@@ -75,6 +75,18 @@ RULES: tuple[MixingRule, ...] = (
                    "allclose", "isclose", "assert_close"}),
     ),
     AUTOGRAD,
+    MixingRule(
+        "tensor_split's tensor of indices or sections lives on the CPU by design",
+        "aten/src/ATen/native/TensorShape.cpp, tensor_split (tensor_indices_or_sections 'to be on cpu'; it is "
+        "read with item() / data_ptr on the host)",
+        frozenset({"tensor_split"}),
+    ),
+    MixingRule(
+        "unravel_index validates its shape argument itself (a tensor shape is a TypeError, not a device error)",
+        "torch/functional.py, unravel_index ('expected 'shape' to be int or sequence of ints') before "
+        "aten's _unravel_index",
+        frozenset({"unravel_index"}),
+    ),
 )
 MPS_CPU_FALLBACK = MixingRule(
     "under MPS limits, an op that runs through MPS's CPU fallback takes CPU tensors beside MPS ones",

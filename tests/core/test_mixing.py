@@ -28,10 +28,16 @@ def cpu(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 Case = tuple[str, mixing.MixingRule, bool, Callable[[], Any]]
 RULE = {r.what: r for r in mixing.RULES}
 INDEXING, COPIES, LENGTHS, SHAPES = (mixing.RULES[i] for i in range(4))
+SPLIT_INDICES, UNRAVEL_SHAPE = (RULE[w] for w in RULE if w.startswith(("tensor_split's", "unravel_index")))
 def _grad_of_a_plain_output() -> Any:
     x = dev(3).requires_grad_()
     out = torch._C._functions.UndefinedGrad()(x.sin())  # a C++ autograd function: a plain result
     return torch.autograd.grad([out], [x], [torch.zeros_like(out)], allow_unused=True)
+
+
+def _unravel_with_a_tensor_shape() -> None:
+    with pytest.raises(TypeError, match="expected 'shape' to be int or sequence"):  # torch's own error, as on CUDA
+        torch.unravel_index(torch.tensor([1], device=D), torch.tensor([1, 2, 3]))
 
 
 CASES: list[Case] = [
@@ -65,6 +71,8 @@ CASES: list[Case] = [
                         torch.tensor([5, 5]), torch.tensor([2, 2]))),
     ("view_as a cpu tensor", SHAPES, True, lambda: dev(6).view_as(cpu(2, 3))),
     ("expand_as a cpu tensor", SHAPES, True, lambda: dev(1, 3).expand_as(cpu(2, 3))),
+    ("tensor_split at cpu indices", SPLIT_INDICES, True, lambda: torch.tensor_split(dev(6), torch.tensor([1, 4]))),
+    ("unravel_index with a tensor shape", UNRAVEL_SHAPE, True, _unravel_with_a_tensor_shape),
 ]
 
 
