@@ -88,6 +88,18 @@ RULES: tuple[MixingRule, ...] = (
         frozenset({"unravel_index"}),
     ),
 )
+VALUES_ON_THE_DEVICE = MixingRule(
+    "index_put_'s values must be on the device: only its indices may be on the CPU (a 0-dim CPU value is a scalar)",
+    "aten/src/ATen/native/TensorAdvancedIndexing.cpp, _index_put_impl_ (accumulate on CUDA: 'expected device ... "
+    "for value tensor') and make_index_put_iterator (TensorIterator's device check otherwise)",
+    frozenset({"index_put_", "index_put", "_index_put_impl_"}),
+)
+OWN_DEVICE_CHECK = MixingRule(
+    "take_along_dim checks the devices itself, with its own message",
+    "aten/src/ATen/native/TensorAdvancedIndexing.cpp, take_along_dim (checkDevice: 'Expected tensor to have ... "
+    "Device, but got tensor with ... Device (while checking arguments for torch.take_along_dim():)')",
+    frozenset({"take_along_dim"}),
+)
 MPS_CPU_FALLBACK = MixingRule(
     "under MPS limits, an op that runs through MPS's CPU fallback takes CPU tensors beside MPS ones",
     "aten/src/ATen/native/CPUFallback.cpp, cpu_fallback (every tensor argument is copied to the CPU, results "
