@@ -84,7 +84,8 @@ class TorchDevicePlugin:
         if setting is None:
             return
         config.hook.pytest_torchdevice_options(config=config, options=state.options)
-        register_plugin_targets(config, targets)
+        config.add_cleanup(state.changes.undo_all)  # after state.deactivate (cleanups run last first)
+        register_plugin_targets(state, targets)
         enable_mps_fallback(config, state)
         device = decide_device(config, state, env_worker())
         assert device is not None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from torchdevice_core.grammar import MPS_FALLBACK_ENV, SUBPROCESS_ENV, matches
+from torchdevice_core.patching import Patcher
 
 from .options import PluginSettings
 
@@ -26,7 +27,10 @@ class PluginState:
         self.device: str | None = None  # the spec this process activated, e.g. "cpu" or "cuda:1"
         self.options: dict[str, Any] = settings.core_options()
         self.source = settings.source
-        self._env_before: str | None = None
+        # every change the plugin makes outside the core's activation (environment, registered targets), undone
+        # last first; the activation's own changes are on its redirection's stack
+        self.changes = Patcher()
+        self._exported_at: int | None = None  # the stack's depth before $TORCHDEVICE_SUBPROCESS was set
 
     @property
     def active(self) -> bool:
@@ -99,18 +103,17 @@ class PluginState:
         if self.handle is not None:
             self.handle.deactivate()
             self.handle = None
-        if self._env_before is None:
-            os.environ.pop(SUBPROCESS_ENV, None)
-        else:
-            os.environ[SUBPROCESS_ENV] = self._env_before
+        if self._exported_at is not None:  # what came after it on the stack goes too (last first)
+            self.changes.undo_to(self._exported_at)
+            self._exported_at = None
 
     def _export_env(self) -> None:
         """Subprocesses (``python -c``, spawned workers) activate the same redirection via the .pth hook."""
-        if self._env_before is None:
-            self._env_before = os.environ.get(SUBPROCESS_ENV)
-        os.environ[SUBPROCESS_ENV] = json.dumps(
-            {"target": self.device, "source": self.source, "options": self.options}
-        )
+        if self._exported_at is not None:
+            self.changes.undo_to(self._exported_at)
+        self._exported_at = self.changes.depth
+        value = json.dumps({"target": self.device, "source": self.source, "options": self.options})
+        self.changes.setenv(SUBPROCESS_ENV, value, "subprocesses activate the same redirection")
 
     @contextlib.contextmanager
     def switched(self, device: str) -> Iterator[None]:

@@ -3,6 +3,7 @@ the MPS CPU fallback torch reads when it is imported."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
@@ -37,15 +38,15 @@ def plugin_targets(pluginmanager: pytest.PytestPluginManager) -> PluginTargets:
     return found
 
 
-def register_plugin_targets(config: pytest.Config, targets: PluginTargets) -> None:
-    """Enter ``targets`` into the core's registry until the end of this config."""
+def register_plugin_targets(state: PluginState, targets: PluginTargets) -> None:
+    """Enter ``targets`` into the core's registry until the plugin's changes are undone (the config's end)."""
     if not targets:
         return
     from torchdevice_core.registry import register_target, unregister_target
 
     for name, (make_backend, is_available) in targets.items():
         register_target(name, make_backend, is_available)
-        config.add_cleanup(lambda name=name: unregister_target(name))  # type: ignore[misc]
+        state.changes.defer(functools.partial(unregister_target, name), f"target {name} registered by a plugin")
 
 
 def cuda_count() -> int:
@@ -87,9 +88,4 @@ def enable_mps_fallback(config: pytest.Config, state: PluginState) -> None:
             f"torch was imported before pytest-torchdevice could set {MPS_FALLBACK_ENV}=1: operators without an "
             f"MPS kernel will raise; set {MPS_FALLBACK_ENV}=1 in the environment to let them fall back to the CPU"
         ), stacklevel=1)
-    os.environ[MPS_FALLBACK_ENV] = "1"
-    config.add_cleanup(lambda: _unset(MPS_FALLBACK_ENV))
-
-
-def _unset(name: str) -> None:
-    os.environ.pop(name, None)
+    state.changes.setenv(MPS_FALLBACK_ENV, "1", "operators without an MPS kernel fall back to the CPU")

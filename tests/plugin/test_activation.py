@@ -160,3 +160,27 @@ def test_a_test_that_deactivates_the_library_does_not_break_later_tests(pytester
     """)
     result = pytester.runpytest("--target-device=cpu", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
+
+
+def test_the_plugins_environment_changes_are_undone_with_the_run(pytester: pytest.Pytester,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback and subprocess variables go on the plugin's undo stack, which is empty after the run."""
+    import os
+
+    monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
+    monkeypatch.setenv("TORCHDEVICE_SUBPROCESS", "inherited")
+    pytester.makepyfile("""
+        import json, os
+
+        def test_set_during_the_run(pytestconfig):
+            from pytest_torchdevice.fixtures import state_of
+            assert os.environ["PYTORCH_ENABLE_MPS_FALLBACK"] == "1"
+            assert json.loads(os.environ["TORCHDEVICE_SUBPROCESS"])["target"] == "cpu"
+            assert [c.why for c in state_of(pytestconfig).changes.changes] == [
+                "operators without an MPS kernel fall back to the CPU", "subprocesses activate the same redirection"]
+    """)
+    result = pytester.inline_run("--target-device=cpu", "--simulate-limits=mps")
+    result.assertoutcome(passed=1)
+    assert "PYTORCH_ENABLE_MPS_FALLBACK" not in os.environ
+    assert os.environ["TORCHDEVICE_SUBPROCESS"] == "inherited"
+    assert torch.cuda.is_available() is False
