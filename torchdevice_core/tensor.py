@@ -37,6 +37,7 @@ _is_sparse_get = torch._C.TensorBase.is_sparse.__get__  # type: ignore[attr-defi
 _Parameter = torch.nn.Parameter
 _TensorBase = torch._C.TensorBase
 _compiling = torch.compiler.is_compiling
+_mode_enabled = torch._C._is_torch_function_mode_enabled
 _orig_to = _TensorBase.to
 _orig_clone = _TensorBase.clone
 _device_getter = _TensorBase.device.__get__
@@ -133,6 +134,20 @@ class EmulatedTensor(torch.Tensor):
     @property
     def is_sparse(self) -> bool:  # type: ignore[override]
         return bool(_call_disabled(_is_sparse_get, _NO_TYPES, (self,), _NO_KWARGS))
+
+    def backward(self, gradient: Any = None, retain_graph: Any = None, create_graph: bool = False,
+                 inputs: Any = None) -> None:
+        # once per training step: torch's Tensor.backward reaches __torch_function__ through its Python
+        # handle_torch_function (~5 us); this runs what that dispatch runs, autograd with subclass dispatch off
+        if IN_COMPILED[0] or _compiling() or _mode_enabled():
+            return _Tensor.backward(self, gradient, retain_graph, create_graph, inputs)
+        if _CHECKS[0] and isinstance(gradient, _Tensor):
+            _check_devices(self._td_tensor_class, _Tensor.backward, (self, gradient), None)
+        with _Disable():
+            torch.autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        return None
+
+    backward.__doc__ = _Tensor.backward.__doc__
 
     def get_device(self) -> int:
         if IN_COMPILED[0] or _compiling():
