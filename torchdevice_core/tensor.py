@@ -141,8 +141,7 @@ class EmulatedTensor(torch.Tensor):
         # handle_torch_function (~5 us); this runs what that dispatch runs, autograd with subclass dispatch off
         if IN_COMPILED[0] or _compiling() or _mode_enabled():
             return _Tensor.backward(self, gradient, retain_graph, create_graph, inputs)
-        if _CHECKS[0] and isinstance(gradient, _Tensor):
-            _check_devices(self._td_tensor_class, _Tensor.backward, (self, gradient), None)
+        # (no device check: autograd's entry points take gradients of any device, mixing.AUTOGRAD)
         with _Disable():
             torch.autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
         return None
