@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Handle": "activation", "activate": "activation", "active": "activation", "deactivate": "activation",
-    "redirected": "activation", "RecordSnapshot": "report", "RedirectRecord": "report", "Options": "session",
+    "redirected": "activation", "RecordSnapshot": "record", "RedirectRecord": "record", "Options": "session",
     "Redirection": "session", "TARGET_CHOICES": "spec", "Target": "spec", "available_devices": "spec",
     "parse_target": "spec", "resolve_target": "spec", "EmulatedTensor": "tensor", "is_emulated": "tensor",
     "real_device": "tensor",

@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from . import compat
-from . import session as _session
-from . import tensor as _tensor
+from . import compat, handlers
+from .active_state import ACTIVE, CHECKS, LEDGER, TARGET, WRAPPER_IDENTITY
 from .backends import backend_for
+from .checks import check_devices
 from .errors import ActivationError
 from .patching import Patch, Patcher
 from .session import Options, Redirection
@@ -160,19 +160,19 @@ def _apply(act: _Activation) -> None:
         if p.owner is torch.Tensor and p.name in _HANDLED_METHODS:
             # torch's C dispatch looks the method up on the class: it finds the function inside the descriptor
             for key in (p.replacement, getattr(p.replacement, "fn", p.replacement)):
-                _tensor.register_handler(key, getattr(torch._C.TensorBase, p.name))
+                handlers.register_handler(key, getattr(torch._C.TensorBase, p.name))
                 act.handlers.append(key)
-    _session.ACTIVE = act.session
+    ACTIVE[0] = act.session
     act.session.apply_late = patcher.apply
-    _tensor._CHECKS[0] = act.session.options.device_checks
-    _tensor.TARGET[0] = act.session.target.device
+    CHECKS[0] = check_devices if act.session.options.device_checks else None
+    TARGET[0] = act.session.target.device
     if act.session.options.emulate_identity and not act.session.native:
         from .redirect.wrappers import result_identity
 
-        _tensor.WRAPPER_IDENTITY[0] = result_identity(act.session)
+        WRAPPER_IDENTITY[0] = result_identity(act.session)
     if act.session.options.track_memory:
         act.session.armed_ledger()
-    _tensor._LEDGER[0] = act.session.ledger if act.session.ledger_armed else None
+    LEDGER[0] = act.session.ledger if act.session.ledger_armed else None
     if not act.session.native:
         from .generic import testing
 
@@ -190,13 +190,13 @@ def _apply(act: _Activation) -> None:
 def _unapply(act: _Activation) -> None:
     while act.contexts:
         act.contexts.pop().__exit__(None, None, None)
-    _session.ACTIVE = None
-    _tensor._CHECKS[0] = False
-    _tensor._LEDGER[0] = None
-    _tensor.TARGET[0] = None
-    _tensor.WRAPPER_IDENTITY[0] = None
+    ACTIVE[0] = None
+    CHECKS[0] = None
+    LEDGER[0] = None
+    TARGET[0] = None
+    WRAPPER_IDENTITY[0] = None
     for fn in act.handlers:
-        _tensor.unregister_handler(fn)
+        handlers.unregister_handler(fn)
     act.handlers = []
     act.patcher.undo_all()
     _forget_dynamo_rules()
@@ -282,8 +282,9 @@ def deactivate() -> None:
 
 
 def active() -> Redirection | None:
-    """The active redirection, or None."""
-    return None if _current is None else _current.session
+    """The redirection in effect, or None: also None inside ``Handle.suspended()``, where torch is the real one
+    (``active_state.ACTIVE``: one pointer, one meaning)."""
+    return ACTIVE[0]
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from . import session as _session
+from .active_state import ACTIVE
 from .errors import TargetGapError
 
 # torch's AT_DISPATCH error: "\"<name>\" not implemented for '<ScalarType>'"
@@ -22,7 +22,7 @@ def target_gap(exc: BaseException) -> TargetGapError | None:
     if isinstance(exc, TargetGapError):
         return None  # already converted by an inner op: let it through as it is
     match = _NOT_IMPLEMENTED_FOR.search(str(exc))
-    active = _session.ACTIVE
+    active = ACTIVE[0]
     if match is None or active is None or active.native:
         return None
     op, dtype = match.group("op"), match.group("dtype")

@@ -1,7 +1,7 @@
 """Which ops accept a real CPU tensor beside a device tensor: the rules, each with the torch source it comes from.
 
 An emulated tensor lives on the target, so torch itself would accept any CPU tensor next to it; the device check
-in ``tensor._check_devices`` raises torch's "Expected all tensors to be on the same device" where the source
+in ``checks.check_devices`` raises torch's "Expected all tensors to be on the same device" where the source
 device would.  A check stricter than the device is a false failure, a laxer one a false pass; both come from
 reading the rules wrong, so the rules are written down here (and tested case by case in
 ``tests/core/test_mixing.py``) with the file and function of PyTorch's source that implements each.

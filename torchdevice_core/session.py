@@ -1,6 +1,7 @@
 """The active redirection: target, options, the virtual device state and the device-argument policy.
 
-One ``Redirection`` is active per process (``ACTIVE``); every patched entry point consults it.
+One ``Redirection`` is in effect per process (``active_state.ACTIVE[0]``); every patched entry point
+consults it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from typing import Any
 
 import torch
 
+from .active_state import ACTIVE, LEDGER
 from .backends import Backend
 from .memory import StorageLedger
 from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
 from .profiles import DeviceProfile, get_profile
 from .record import RedirectRecord
 from .spec import SOURCE_TYPES, Target
-
-ACTIVE: Redirection | None = None
+from .tensor import EmulatedTensor, emulated_class
 
 _CURRENT = -1  # cache marker: "the current virtual device" (a bare "cuda")
 _CACHE_LIMIT = 4096
@@ -106,7 +107,8 @@ class Redirection:
         self.ledger = StorageLedger()
         self.ledger_armed = False
         self.current_index = 0
-        self._cache: dict[Any, int | None] = {}
+        self.device_cache: dict[Any, int | None] = {}
+        """Device argument -> slot (or ``_CURRENT``, or None): what ``resolve`` computed; the factories read it."""
         self.apply_late: Any = lambda patch: None  # set by activation: apply one more recorded Patch
         self.shared: dict[str, Any] = {}  # objects several patch modules must agree on (the emulated streams)
         self._real_prefixes = tuple(p + "." for p in options.real_callers)
@@ -147,8 +149,6 @@ class Redirection:
     def slot_class(self, slot: int, count: bool = True) -> Any:
         """The emulated tensor class of virtual device ``slot``; ``count``: record that its source was asked
         for (the report's "sources seen")."""
-        from .tensor import emulated_class
-
         source, index = self.slots[slot]
         if count:
             self.record.counts[("source", source)] += 1
@@ -170,12 +170,10 @@ class Redirection:
     def armed_ledger(self) -> StorageLedger:
         """The memory ledger, counting from now on (and everything redirected that is still alive)."""
         if not self.ledger_armed:
-            from . import tensor
-
-            self.ledger.track_existing(tensor.EmulatedTensor, lambda t: t._td_slot)
+            self.ledger.track_existing(EmulatedTensor, lambda t: t._td_slot)
             self.ledger_armed = True
-            if ACTIVE is self:
-                tensor._LEDGER[0] = self.ledger
+            if ACTIVE[0] is self:
+                LEDGER[0] = self.ledger
         return self.ledger
 
     # ---------------------------------------------------------------- device arguments
@@ -211,11 +209,11 @@ class Redirection:
         if kind is bool or not (kind is str or kind is int or kind is torch.device):
             return None
         try:
-            index = self._cache[dev]
+            index = self.device_cache[dev]
         except KeyError:
             index = self._classify(dev)  # (a bad ordinal raises, and is not cached: it raises every time)
-            if len(self._cache) < _CACHE_LIMIT:
-                self._cache[dev] = index
+            if len(self.device_cache) < _CACHE_LIMIT:
+                self.device_cache[dev] = index
         if index == _CURRENT:
             return self.current_index
         return index

@@ -33,7 +33,7 @@ from .compare import (
     run_both,
     short,
 )
-from .ops import _pristine, _tensors
+from .samples import pristine, tensors_of
 
 DTYPES = (torch.float32,)
 
@@ -90,7 +90,7 @@ def _native_side(info: Any, inputs: list[Any], dtype: torch.dtype, training: boo
     for i, mi in enumerate(inputs):
         data = (mi.constructor_input.args, mi.constructor_input.kwargs, mi.forward_input.args,
                 mi.forward_input.kwargs)
-        rec = _Native(_pristine(data))
+        rec = _Native(pristine(data))
         try:
             m = _build(info, data, dtype, training, i)
             rec.result = _forward(m, data, i)
@@ -103,7 +103,7 @@ def _native_side(info: Any, inputs: list[Any], dtype: torch.dtype, training: boo
             outs = differentiable(rec.result)
             params = [p for p in m.parameters() if p.requires_grad]
             rec.n_params = len(params)
-            leaves = params + [t for t in _tensors(data[2:]) if t.requires_grad]
+            leaves = params + [t for t in tensors_of(data[2:]) if t.requires_grad]
             if outs and leaves:
                 torch.manual_seed(i + 1_000_003)
                 rec.grad_outputs = [torch.randn_like(o) for o in outs]

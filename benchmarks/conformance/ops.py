@@ -31,11 +31,11 @@ from .compare import (
     Summary,
     compare_outputs,
     compare_tensor,
-    copy_layout,
     differentiable,
     run_both,
     short,
 )
+from .samples import pristine, resolver, tensors_of
 
 INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 REDUCED_DTYPES = (torch.bfloat16, torch.float16)
@@ -79,35 +79,6 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    """The distinct tensors of a sample in pytree order."""
-    seen: set[int] = set()
-    out = []
-    for leaf in pytree.tree_leaves(obj):
-        if isinstance(leaf, torch.Tensor) and id(leaf) not in seen:
-            seen.add(id(leaf))
-            out.append(leaf)
-    return out
-
-
-def _pristine(obj: Any) -> Any:
-    """A copy of the sample data before anything ran on it (aliasing inside the sample preserved)."""
-    memo: dict[int, torch.Tensor] = {}
-
-    def one(x: Any) -> Any:
-        if not isinstance(x, torch.Tensor):
-            return x
-        got = memo.get(id(x))
-        if got is None:
-            got = copy_layout(x, False)
-            if x.requires_grad:
-                got.requires_grad_()
-            memo[id(x)] = got
-        return got
-
-    return pytree.tree_map(one, obj)
-
-
 @dataclass
 class _Native:
     """What the native side left for one sample."""
@@ -119,45 +90,6 @@ class _Native:
     grads: list[torch.Tensor | None] | None = None
     grad_outputs: list[torch.Tensor] | None = None
     grad_error: BaseException | None = None
-
-
-_OWNERS = ("torch", "torch.Tensor", "torch.nn.functional", "torch.linalg", "torch.fft", "torch.special",
-           "torch.nn.init", "torch.sparse", "torch.masked", "torch.signal.windows", "torch.nested", "torch._refs")
-
-
-class Resolver:
-    """OpInfos hold the torch function objects of import time; user code looks ``torch.arange`` up when it
-    calls it, and then gets the patched entry point.  Made before activation, this finds where each function
-    lives so the emulated side can look it up again, as user code would."""
-
-    def __init__(self) -> None:
-        import importlib
-
-        self.where: dict[int, tuple[Any, str]] = {}
-        for owner_name in _OWNERS:
-            head, _, tail = owner_name.partition(".")
-            try:
-                owner: Any = importlib.import_module(owner_name)
-            except ImportError:
-                owner = getattr(importlib.import_module(head), tail, None) if tail else None
-            if owner is None:
-                continue
-            for name, value in list(vars(owner).items()):
-                if callable(value):
-                    self.where.setdefault(id(value), (owner, name))
-
-    def live(self, fn: Any) -> Any:
-        found = self.where.get(id(fn))
-        return fn if found is None else getattr(found[0], found[1], fn)
-
-
-_RESOLVER: list[Resolver] = []
-
-
-def resolver() -> Resolver:
-    if not _RESOLVER:
-        _RESOLVER.append(Resolver())
-    return _RESOLVER[0]
 
 
 def _seed(seed: int) -> None:
@@ -178,7 +110,7 @@ def _native_side(op: Any, fn: Any, samples: list[Any], grad: bool, inplace: bool
     done = []
     for i, sample in enumerate(samples):
         data = (sample.input, sample.args, sample.kwargs)
-        rec = _Native(_pristine(data), sample.output_process_fn_grad)
+        rec = _Native(pristine(data), sample.output_process_fn_grad)
         _seed(base + i)
         try:
             rec.result = _call(fn, data)
@@ -189,7 +121,7 @@ def _native_side(op: Any, fn: Any, samples: list[Any], grad: bool, inplace: bool
         if grad and not isinstance(rec.result, BaseException):
             try:
                 outs = differentiable(sample.output_process_fn_grad(rec.result))
-                leaves = [t for t in _tensors(data) if t.requires_grad]
+                leaves = [t for t in tensors_of(data) if t.requires_grad]
                 if outs and leaves:
                     rec.grad_outputs = _grad_outputs(outs, base + i)
                     rec.grads = list(torch.autograd.grad(outs, leaves, rec.grad_outputs, allow_unused=True))
@@ -276,13 +208,13 @@ def _reproducible(fn: Any, rec: _Native, seed: int, handle: Any) -> bool:
 
 def _same_again(fn: Any, rec: _Native, seed: int) -> bool:
     try:
-        again = _pristine(rec.data)
+        again = pristine(rec.data)
         _seed(seed)
         result = _call(fn, again)
         compare_outputs(rec.result, result, expect_cuda=False)
         if rec.grads is not None and rec.grad_outputs is not None:
             outs = differentiable(rec.process(result))
-            leaves = [t for t in _tensors(again) if t.requires_grad]
+            leaves = [t for t in tensors_of(again) if t.requires_grad]
             grads = torch.autograd.grad(outs, leaves, rec.grad_outputs, allow_unused=True)
             compare_outputs([g for g in rec.grads if g is not None], [g for g in grads if g is not None],
                             expect_cuda=False)

@@ -21,7 +21,7 @@ import torch.utils._device
 
 import torchdevice_core as td
 from torchdevice_core import activation as _activation
-from torchdevice_core import session as _session
+from torchdevice_core import active_state
 from torchdevice_core.patching import MISSING, Patch, Patcher
 
 # ---------------------------------------------------------------------------------------------- the API
@@ -117,8 +117,10 @@ def test_suspended_runs_against_real_torch() -> None:
             assert torch.randn(1).device.type == "cpu"
             with pytest.raises((RuntimeError, AssertionError)):
                 torch.randn(1, device="cuda")
+            assert td.active() is None and handle.active  # not in effect, still activated
         assert torch.cuda.is_available()
         assert torch.randn(1, device="cuda").is_cuda
+        assert td.active() is handle.session
 
 
 def test_stale_handle_does_not_release_a_later_activation() -> None:
@@ -164,7 +166,7 @@ def test_concurrent_activation_from_threads_leaves_a_consistent_state() -> None:
         t.join()
     assert failures == []
     assert td.active() is None
-    assert _session.ACTIVE is None
+    assert active_state.ACTIVE[0] is None and active_state.CHECKS[0] is None and active_state.TARGET[0] is None
     assert not torch.cuda.is_available()
     assert _namespace_state() == before
 

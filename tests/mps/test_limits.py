@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import torchdevice_core as td
-from torchdevice_core.mps.limits import _parse, missing_mps_kernels, native_functions_yaml
+from torchdevice_core.mps.limits import missing_mps_kernels, native_functions_yaml, parse_native_functions
 
 needs_mac = pytest.mark.skipif(not torch.backends.mps.is_available(), reason="needs a real Apple-silicon Mac (MPS)")
 
@@ -29,7 +29,7 @@ def test_kernel_list_is_read_from_the_installed_torch() -> None:
 
 
 def test_parser_follows_structured_delegates_and_composites() -> None:
-    ops = _parse(
+    ops = parse_native_functions(
         "- func: foo.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)\n"
         "  structured: True\n"
         "  dispatch:\n"

@@ -18,11 +18,16 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 AMP_UNSCALE_HAS_NO_MPS_KERNEL = "_amp_foreach_non_finite_check_and_unscale_" in missing_mps_kernels()
 
 
+def _example(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str) -> pytest.Pytester:
+    """An example suite copied into the pytester folder, run with the CPU fallback left to its default."""
+    monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
+    shutil.copytree(EXAMPLES / name, pytester.path / name)
+    return pytester
+
+
 @pytest.fixture
 def cuda_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
-    shutil.copytree(EXAMPLES / "cuda_suite", pytester.path / "cuda_suite")
-    return pytester
+    return _example(pytester, monkeypatch, "cuda_suite")
 
 
 def test_cuda_suite_passes_on_cpu(cuda_suite: pytest.Pytester) -> None:
@@ -86,9 +91,7 @@ def test_mps_written_suite_runs_with_plain_target_device(pytester: pytest.Pytest
 
 @pytest.fixture
 def option_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.delenv("PYTORCH_ENABLE_MPS_FALLBACK", raising=False)
-    shutil.copytree(EXAMPLES / "device_option_suite", pytester.path / "device_option_suite")
-    return pytester
+    return _example(pytester, monkeypatch, "device_option_suite")
 
 
 def test_device_option_suite_predicted_for_mps(option_suite: pytest.Pytester) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
+from ..conversions import LEGACY_NAMES, to_target
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import _LEGACY_NAMES, EmulatedTensor, to_target
+from ..tensor import EmulatedTensor
 from .answers import namespace
 
 
@@ -42,6 +43,6 @@ def patches(session: Redirection) -> list[Patch]:
     ns = namespace(session)
     return [
         Patch(ns, name, _legacy_type(session, dtype, name), "legacy constructor on the target")
-        for dtype, name in _LEGACY_NAMES.items()
+        for dtype, name in LEGACY_NAMES.items()
         if hasattr(ns, name) and hasattr(torch, name)
     ]

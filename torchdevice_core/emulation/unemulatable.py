@@ -60,7 +60,8 @@ def _raiser(api: str, target: str, why: str, session: Redirection, original: Any
     return unemulatable
 
 
-def _raising_class(api: str, target: str, why: str, session: Redirection) -> type:
+def raising_class(api: str, target: str, why: str, session: Redirection) -> type:
+    """A class standing in for ``api`` whose construction is recorded as refused and raises UnemulatableError."""
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         session.record.refused(api)
         raise UnemulatableError(api, target, why)
@@ -97,7 +98,7 @@ def patches(session: Redirection) -> list[Patch]:
         if isinstance(current, types.ModuleType):
             replacement: Any = _RaisingModule(api, target, why, session)
         elif isinstance(current, type):
-            replacement = _raising_class(api, target, why, session)
+            replacement = raising_class(api, target, why, session)
         else:
             replacement = _raiser(api, target, why, session, current)
         out.append(Patch(ns, name, replacement, f"unemulatable: {why}"))

@@ -24,7 +24,7 @@ import torch
 from ..emulation import memory as cuda_memory
 from ..emulation import streams
 from ..emulation.answers import emulated, namespace, per_caller
-from ..emulation.unemulatable import _raising_class
+from ..emulation.unemulatable import raising_class
 from ..mps.limits import UNSUPPORTED_DTYPES
 from ..patching import Patch
 from ..session import Redirection
@@ -195,11 +195,11 @@ def patches(session: Redirection) -> list[Patch]:
                 out.append(emulated(session, name, own[name], owner=memory, api=f"torch.accelerator.memory.{name}"))
     why = "accelerator graphs capture and replay GPU kernels"
     if hasattr(accelerator, "Graph"):
-        out.append(Patch(accelerator, "Graph", _raising_class("torch.accelerator.Graph", target, why, session),
+        out.append(Patch(accelerator, "Graph", raising_class("torch.accelerator.Graph", target, why, session),
                          f"unemulatable: {why}"))
     graphs = getattr(accelerator, "graphs", None)
     if graphs is not None and hasattr(graphs, "Graph"):
-        out.append(Patch(graphs, "Graph", _raising_class("torch.accelerator.graphs.Graph", target, why, session),
+        out.append(Patch(graphs, "Graph", raising_class("torch.accelerator.graphs.Graph", target, why, session),
                          f"unemulatable: {why}"))
     if hasattr(torch, "get_device_module"):
         original = torch.get_device_module

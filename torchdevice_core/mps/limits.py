@@ -18,7 +18,8 @@ import torch
 FLOAT64_POLICIES = ("error", "downcast", "cpu")
 UNSUPPORTED_DTYPES = {torch.float64: torch.float32, torch.complex128: torch.complex64}
 FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"
-_COMPOSITE = ("CompositeExplicitAutograd", "CompositeImplicitAutograd", "CompositeExplicitAutogradNonFunctional")
+# dispatch keys of kernels written in other ops (they run wherever those run)
+COMPOSITE_KEYS = ("CompositeExplicitAutograd", "CompositeImplicitAutograd", "CompositeExplicitAutogradNonFunctional")
 _FUNC = re.compile(r"^- func: ([\w.]+)\(")
 
 
@@ -31,7 +32,7 @@ def native_functions_yaml() -> Path | None:
     return path if path.exists() else None
 
 
-def _parse(text: str) -> dict[str, tuple[set[str], str | None]]:
+def parse_native_functions(text: str) -> dict[str, tuple[set[str], str | None]]:
     """op name (``heaviside.out``) -> (dispatch keys, structured_delegate)."""
     ops: dict[str, tuple[set[str], str | None]] = {}
     name: str | None = None
@@ -63,13 +64,13 @@ def missing_mps_kernels() -> frozenset[str]:
     path = native_functions_yaml()
     if path is None:
         return frozenset()
-    ops = _parse(path.read_text())
+    ops = parse_native_functions(path.read_text())
 
     def missing(op: str, depth: int = 0) -> bool:
         keys, delegate = ops.get(op, (set(), None))
         if not keys and delegate and depth < 4:
             return missing(delegate, depth + 1)
-        if not keys or "MPS" in keys or any(k in keys for k in _COMPOSITE):
+        if not keys or "MPS" in keys or any(k in keys for k in COMPOSITE_KEYS):
             return False
         return bool(keys & {"CPU", "CUDA"})
 

@@ -167,7 +167,7 @@ def unambiguous_dtype_gaps(entries: dict[str, tuple[list[str] | None, str]],
                            ops: dict[str, tuple[set[str], str | None]]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The entries that name one aten op with an MPS kernel and a dtype list (see the module docstring), and
     why each other entry was left out."""
-    from .limits import _COMPOSITE
+    from .limits import COMPOSITE_KEYS
 
     # (an op that is also composite, like ``linear``, is caught by its MPS registration before it decomposes:
     # the simulation sees only what it decomposes into, so such entries cannot be applied there)
@@ -186,7 +186,7 @@ def unambiguous_dtype_gaps(entries: dict[str, tuple[list[str] | None, str]],
             left_out[name] = "every dtype: a missing kernel, which the yaml says"
         elif keys is None:
             left_out[name] = "not an aten op name (an OpInfo variant)"
-        elif "MPS" not in keys or any(k in keys for k in _COMPOSITE):
+        elif "MPS" not in keys or any(k in keys for k in COMPOSITE_KEYS):
             left_out[name] = "no explicit MPS kernel (composite): the simulation sees it decomposed"
         elif "output" in note.lower():
             left_out[name] = f"an output difference, not a missing kernel ({note})"
@@ -237,10 +237,10 @@ def build(torch_source: Path, yaml_text: str | None = None) -> dict[str, Any]:
     """The data of the torch release in ``torch_source`` (a checkout of pytorch/pytorch)."""
     import torch
 
-    from .limits import _COMPOSITE, _parse
+    from .limits import COMPOSITE_KEYS, parse_native_functions
 
     yaml_text = yaml_text or (torch_source / "aten/src/ATen/native/native_functions.yaml").read_text()
-    ops = _parse(yaml_text)
+    ops = parse_native_functions(yaml_text)
     fallback_path = torch_source / "aten/src/ATen/mps/MPSFallback.mm"
     registered = parse_fallback_registrations(fallback_path.read_text())
     always: list[str] = []
@@ -254,7 +254,7 @@ def build(torch_source: Path, yaml_text: str | None = None) -> dict[str, Any]:
             dropped[op] = "the yaml registers an MPS kernel for it"
             continue
         always.append(op)
-        if not keys or any(k in keys for k in _COMPOSITE):
+        if not keys or any(k in keys for k in COMPOSITE_KEYS):
             for inner in trace_decomposition(op):
                 if inner != op:
                     reached.setdefault(inner, op)

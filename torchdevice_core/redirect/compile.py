@@ -1,12 +1,12 @@
 """``torch.compile`` under redirection.
 
-Inside a compiled region redirected tensors show their real device (see ``tensor.py``), so dynamo and
-inductor compile for the device that really runs the code.  Two things are adjusted at the boundary:
-aot-autograd's first-call custom-op aliasing check (a debugging aid that refuses tensor subclasses) is
-switched off while active; while a compiled callable runs, tensors are what they really are (its graphs were
-traced with real devices, and backends that run the graph eagerly would otherwise meet factories that baked
-in ``device="cpu"``); and outputs of a call that took emulated inputs (arguments or the compiled module's
-parameters) are handed back as emulated tensors, as the eager call would return them.
+Inside a compiled region redirected tensors show their real device (see ``tensor.py`` and ``compiling.py``),
+so dynamo and inductor compile for the device that really runs the code. Two things are adjusted at the
+boundary: aot-autograd's first-call custom-op aliasing check (a debugging aid that refuses tensor subclasses)
+is switched off while active; while a compiled callable runs, tensors are what they really are (its graphs
+were traced with real devices, and backends that run the graph eagerly would otherwise meet factories that
+baked in ``device="cpu"``); and outputs of a call that took emulated inputs (arguments or the compiled
+module's parameters) are handed back as emulated tensors, as the eager call would return them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
+from ..active_state import IN_COMPILED
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, EmulatedTensor, promote, real_device
+from ..tensor import EmulatedTensor, promote, real_device
 
 
 def _first_emulated(args: Any, module: Any) -> type[EmulatedTensor] | None:
@@ -78,7 +79,7 @@ def _make_compile(session: Redirection) -> Callable[..., Any]:
         if model is None:
             return lambda fn: compile(fn, **kwargs)
         _never_a_root_frame()
-        late = _aliasing_check_patch()
+        late = aliasing_check_patch()
         if late is not None:
             session.apply_late(late)
         compiled = orig(model, **kwargs)
@@ -97,7 +98,8 @@ def _make_compile(session: Redirection) -> Callable[..., Any]:
     return compile
 
 
-def _aliasing_check_patch() -> Patch | None:
+def aliasing_check_patch() -> Patch | None:
+    """The patch that switches aot-autograd's custom-op aliasing check off; None when it is off already."""
     import torch._functorch.config as functorch_config
 
     if not getattr(functorch_config, "check_custom_op_aliasing", False):
@@ -111,7 +113,7 @@ def patches(session: Redirection) -> list[Patch]:
     # importing torch._functorch.config costs ~5 ms: done now only if something already did it, else on the
     # first torch.compile (which imports it anyway)
     if "torch._functorch.config" in sys.modules:
-        late = _aliasing_check_patch()
+        late = aliasing_check_patch()
         if late is not None:
             out.append(late)
     return out

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch.export.exported_program import ExportedProgram
 
+from ..active_state import IN_COMPILED
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, _compiling
+from .compiling import is_compiling
 from .real import adopt, first_emulated
 
 _MARK = "_td_emulated"  # set on programs exported from emulated inputs
@@ -29,7 +30,7 @@ _RUNNING: list[Any] = []  # one entry per running hooked module call: the class 
 
 
 def _enter(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-    if _compiling():
+    if is_compiling():
         return
     cls = None if IN_COMPILED[0] else first_emulated((args, kwargs), module)
     _RUNNING.append(cls)
@@ -38,7 +39,7 @@ def _enter(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
 
 
 def _leave(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-    if _compiling() or not _RUNNING:
+    if is_compiling() or not _RUNNING:
         return None
     cls = _RUNNING.pop()
     if cls is None:

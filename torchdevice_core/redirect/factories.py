@@ -13,10 +13,12 @@ from typing import Any
 import torch
 from torch.utils._device import _device_constructors
 
+from ..active_state import IN_COMPILED, LEDGER
 from ..patching import Patch
 from ..record import Kind
 from ..session import Redirection
-from ..tensor import _LEDGER, IN_COMPILED, EmulatedTensor, _compiling, promote
+from ..tensor import EmulatedTensor, promote
+from .compiling import is_compiling
 from .pinned import mark_pinned
 
 _NAMESPACES = (torch, torch.fft, torch.nested, torch.sparse, torch.special, torch.linalg)
@@ -100,7 +102,7 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     source_keys: list[tuple[Kind, str]] = [("source", src) for src, _ in session.slots]
     # the hot path (a redirected call costs ~1.7 us over native torch.randn(64), a Python wrapper's floor is
     # ~0.5 us): the session's device cache read directly, the counter bumped directly
-    cache = session._cache
+    cache = session.device_cache
     count = len(session.slots)
     counts = session.record.counts
     key: tuple[Kind, str] = ("redirected", api)
@@ -127,7 +129,7 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
         if index < 0 or index >= count:
             index = resolve(dev)  # the current device, or raises invalid device ordinal
             assert index is not None
-        if IN_COMPILED[0] or _compiling():
+        if IN_COMPILED[0] or is_compiling():  # compiling(), written out: the factories' hot path
             kwargs["device"] = target  # traced: no class change, no record (dynamo refuses __class__)
             return orig(*args, **kwargs)
         if sites:
@@ -144,11 +146,11 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
             kwargs["device"] = target
         out = orig(*args, **kwargs)
         if identity and type(out) is plain:
-            if _LEDGER[0] is not None:
-                _LEDGER[0].track(out, index)
+            if LEDGER[0] is not None:
+                LEDGER[0].track(out, index)
             out.__class__ = classes[index]
-        elif _LEDGER[0] is not None and isinstance(out, plain):
-            _LEDGER[0].track(out, index)
+        elif LEDGER[0] is not None and isinstance(out, plain):
+            LEDGER[0].track(out, index)
         return out
 
     factory.__name__ = getattr(orig, "__name__", api.rpartition(".")[2])

@@ -21,7 +21,7 @@ from torch._subclasses import meta_utils
 from ..patching import Patch
 from ..session import Redirection
 from ..tensor import EmulatedTensor
-from .compile import _aliasing_check_patch
+from .compile import aliasing_check_patch
 from .real import real_devices
 
 _MetaConverter = meta_utils.MetaConverter
@@ -31,7 +31,7 @@ def _make_call(session: Redirection, orig: Callable[..., Any]) -> Callable[..., 
     def __call__(self: Any, t: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(t, EmulatedTensor):
             return orig(self, t, *args, **kwargs)
-        late = _aliasing_check_patch()
+        late = aliasing_check_patch()
         if late is not None:
             session.apply_late(late)
         with real_devices():

@@ -24,7 +24,8 @@ from torch.utils._pytree import tree_map
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, _compiling, plain_alias
+from ..tensor import plain_alias
+from .compiling import compiling, is_compiling
 from .real import adopt, first_emulated, real_devices
 
 # transforms that return a function to call later / that compute now
@@ -38,7 +39,7 @@ def _run_real(fn: Callable[..., Any], args: tuple, kwargs: dict, alias: bool = F
     ``alias``: hand ``fn`` plain (autograd-connected) aliases of emulated inputs: ``linearize`` traces with
     ``make_fx``, whose dispatch mode refuses tensor subclasses.
     """
-    if IN_COMPILED[0] or _compiling():
+    if compiling():
         return fn(*args, **kwargs)
     cls = first_emulated((args, kwargs))
     if cls is None:
@@ -65,7 +66,7 @@ def _make_maker(orig: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(orig)
     def transform(*args: Any, **kwargs: Any) -> Any:
         inner = orig(*args, **kwargs)
-        if _compiling() or not callable(inner):
+        if is_compiling() or not callable(inner):
             return inner
         return _later(inner)
 
@@ -75,7 +76,7 @@ def _make_maker(orig: Callable[..., Any]) -> Callable[..., Any]:
 def _make_now(orig: Callable[..., Any], name: str) -> Callable[..., Any]:
     @functools.wraps(orig)
     def transform(*args: Any, **kwargs: Any) -> Any:
-        if _compiling():
+        if is_compiling():
             return orig(*args, **kwargs)
         return _run_real(orig, args, kwargs, alias=name == "linearize")
 

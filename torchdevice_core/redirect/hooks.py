@@ -1,7 +1,7 @@
 """Gradients that autograd hands to Python code are emulated, as they would be CUDA tensors on CUDA.
 
 Autograd makes gradients in C++; for emulated tensors they come out plain (reporting the target).  Three
-places hand them to user code: tensor hooks (``register_hook``, wrapped in ``tensor.py``), module backward
+places hand them to user code: tensor hooks (``register_hook``, wrapped in ``handlers.py``), module backward
 hooks, and the ``backward`` of a custom ``torch.autograd.Function``.  The last one matters beyond the device
 it reports: ``return grad * saved`` with a plain ``grad`` and an emulated ``saved`` would raise CUDA's
 device-mismatch error, which CUDA itself never raises there.
@@ -29,7 +29,8 @@ from torch.utils.hooks import BackwardHook
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, EmulatedTensor, _compiling, promote
+from ..tensor import EmulatedTensor, promote
+from .compiling import compiling
 
 _plain = torch.Tensor
 
@@ -101,7 +102,7 @@ def _make_function_apply() -> Any:
 
     def apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
         out = orig(cls, *args, **kwargs)
-        if IN_COMPILED[0] or _compiling():
+        if compiling():
             return out
         found = _output_classes(out)
         if found is not None:

@@ -15,7 +15,7 @@ import torch
 
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import EmulatedTensor, _EmulatedParameterMixin, demote
+from ..tensor import EmulatedParameterMixin, EmulatedTensor, demote
 from ..uninitialized import retype as retype_uninitialized
 
 _Module = torch.nn.Module
@@ -93,7 +93,7 @@ def _make_parameter_new() -> Callable[..., Any]:
     def __new__(cls: type, data: Any = None, requires_grad: bool = True) -> Any:
         # ``Parameter(p)`` of an emulated parameter (parametrizations re-wrap the original weight): a real CUDA
         # parameter takes torch's ``_make_subclass`` path, a new Parameter on the same data; so does this
-        if cls is torch.nn.Parameter and isinstance(data, _EmulatedParameterMixin):
+        if cls is torch.nn.Parameter and isinstance(data, EmulatedParameterMixin):
             with disabled():
                 param = make_subclass(cls, data, requires_grad)  # type: ignore[arg-type]
             param.__class__ = type(data)._td_param_class  # type: ignore[attr-defined]

@@ -25,10 +25,12 @@ import torch.optim.optimizer as _optimizer
 import torch.utils._foreach_utils as _foreach_utils
 from torch._C import DisableTorchFunctionSubclass as _Disable
 
+from ..active_state import IN_COMPILED
 from ..gaps import target_gap
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, EmulatedTensor, _compiling, promote
+from ..tensor import EmulatedTensor, promote
+from .compiling import is_compiling as _compiling
 
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter

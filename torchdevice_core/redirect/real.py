@@ -18,8 +18,9 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
-from .. import session as _session
-from ..tensor import IN_COMPILED, EmulatedTensor, _compiling, promote, real_device
+from ..active_state import ACTIVE, IN_COMPILED
+from ..tensor import EmulatedTensor, promote, real_device
+from .compiling import compiling
 
 
 def first_emulated(tree: Any, module: Any = None) -> type[EmulatedTensor] | None:
@@ -46,7 +47,7 @@ def real_devices() -> Iterator[None]:
 
 def adopt(out: Any, cls: type[EmulatedTensor], inputs: Any = ()) -> Any:
     """Give every plain tensor in ``out`` that lives on the target (and is not one of ``inputs``) ``cls``."""
-    active = _session.ACTIVE
+    active = ACTIVE[0]
     if active is None:
         return out
     target = active.target.device
@@ -63,7 +64,7 @@ def adopt(out: Any, cls: type[EmulatedTensor], inputs: Any = ()) -> Any:
 def call_real(fn: Callable[..., Any], args: tuple, kwargs: dict, module: Any = None) -> Any:
     """``fn(*args, **kwargs)`` on the real tensors when any input is emulated; else exactly ``fn(...)``."""
     cls = first_emulated((args, kwargs), module)
-    if cls is None or IN_COMPILED[0] or _compiling():
+    if cls is None or compiling():
         return fn(*args, **kwargs)
     with real_devices():
         out = fn(*args, **kwargs)

@@ -17,9 +17,10 @@ from typing import Any
 import torch
 import torch.serialization as _serialization
 
+from ..active_state import SAVING
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import SAVING, promote, real_device
+from ..tensor import promote, real_device
 
 _StorageBase = torch.storage._StorageBase
 _untyped_storage = torch._C.TensorBase.untyped_storage

@@ -14,22 +14,12 @@ from typing import Any
 
 import torch
 
+from ..conversions import emulated_cuda, emulated_to, emulated_type, parse_legacy_type, split_to_args, to_target
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import (
-    IN_COMPILED,
-    EmulatedTensor,
-    _compiling,
-    compiled_call,
-    emulated_cuda,
-    emulated_to,
-    emulated_type,
-    parse_legacy_type,
-    promote,
-    split_to_args,
-    to_target,
-)
+from ..tensor import EmulatedTensor, promote
 from ..uninitialized import convert, is_uninitialized
+from .compiling import compiled_call, compiling
 from .pinned import is_marked_pinned, is_pinned_patch, mark_pinned
 from .wrappers import give_identity, wrapped_index
 
@@ -41,13 +31,19 @@ class PatchedMethod:
 
     Installed as a plain function, ``Tensor.to`` would make dynamo treat ``x.to`` on a tensor subclass like a
     property (it binds it through ``__torch_function__``) and then refuse the subclass's ``__class__``.
+
+    ``_td_method`` is its contract with ``EmulatedTensor.__torch_function__``: under compilation the
+    descriptor itself arrives there as ``func`` and is run as the plain method of that name, the device sent
+    to the target (``compiling.compiled_method``).  In eager code it arrives there only when torch's C
+    dispatch calls ``Tensor.<name>`` from the class; the activation maps it (and ``fn``) to the handler of
+    the C method it replaces (``handlers.py``).
     """
 
     __slots__ = ("__dict__", "fn")
 
     def __init__(self, fn: Callable[..., Any], original: Any, name: str) -> None:
         self.fn = fn
-        self._td_method = name  # tensor.py: under torch.compile, call the plain method of this name
+        self._td_method = name
         self.__name__ = self.__qualname__ = getattr(original, "__name__", fn.__name__)
         self.__doc__ = getattr(original, "__doc__", None)
         self.__wrapped__ = original
@@ -70,7 +66,7 @@ def _make_to(session: Redirection) -> Callable[..., Any]:
     device_type = torch.device
 
     def to(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        if IN_COMPILED[0] or _compiling():
+        if compiling():
             return compiled_call(orig, self, *args, **kwargs)
         if type(self) is not plain and isinstance(self, EmulatedTensor):
             return emulated_to(self, args, kwargs)
@@ -121,7 +117,7 @@ def _make_cuda(session: Redirection) -> Callable[..., Any]:
 
     def cuda(self: torch.Tensor, device: Any = None, non_blocking: bool = False,
              memory_format: Any = torch.preserve_format) -> Any:
-        if IN_COMPILED[0] or _compiling():
+        if compiling():
             return _TensorBase.to(self, session.target.device, non_blocking=non_blocking, memory_format=memory_format)
         if isinstance(self, EmulatedTensor):
             return emulated_cuda(self, device, non_blocking, memory_format)
@@ -139,7 +135,7 @@ def _make_type(session: Redirection) -> Callable[..., Any]:
     hit = session.record.redirected
 
     def type_(self: torch.Tensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
-        if IN_COMPILED[0] or _compiling():
+        if compiling():
             return orig(self, dtype, non_blocking, **kwargs)
         if isinstance(self, EmulatedTensor):
             return emulated_type(self, dtype, non_blocking, **kwargs)
@@ -164,7 +160,7 @@ def _make_new(session: Redirection, name: str) -> Callable[..., Any]:
     api = f"Tensor.{name}"
 
     def new(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        if IN_COMPILED[0] or _compiling():
+        if compiling():
             return compiled_call(orig, self, *args, **kwargs)
         dev = kwargs.get("device")
         if dev is None or isinstance(self, EmulatedTensor):

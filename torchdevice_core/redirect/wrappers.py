@@ -21,10 +21,12 @@ from typing import Any
 
 import torch
 
-from .. import session as _session
+from ..active_state import ACTIVE, TARGET
+from ..conversions import split_to_args
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import IN_COMPILED, TARGET, EmulatedTensor, _compiling, real_device, split_to_args
+from ..tensor import EmulatedTensor, real_device
+from .compiling import compiling
 
 _CLASSES: dict[tuple[type, type], type] = {}
 _orig_to = torch._C.TensorBase.to
@@ -52,7 +54,7 @@ def identity_class(base: type, tcls: type[EmulatedTensor]) -> type:
     index = tcls._td_index
 
     def _real(self: Any) -> bool:
-        return bool(IN_COMPILED[0] or _compiling())
+        return compiling()
 
     def _device(self: Any) -> torch.device:
         return (TARGET[0] or real_device(self)) if _real(self) else device
@@ -77,7 +79,7 @@ def identity_class(base: type, tcls: type[EmulatedTensor]) -> type:
 
     def to(self: Any, *args: Any, **kwargs: Any) -> Any:
         parsed = split_to_args(args, kwargs)
-        active = _session.ACTIVE
+        active = ACTIVE[0]
         if parsed is None or parsed[0] is None or active is None or active.resolve(parsed[0]) is not None:
             return torch.Tensor.to(self, *args, **kwargs)  # a dtype change, or onto an emulated device
         dest, dtype, non_blocking, _, memory_format = parsed
@@ -130,12 +132,12 @@ def _make_wrapper(session: Redirection) -> Callable[..., Any]:
         out: Any
         if index is None:
             out = orig(cls, *args, **kwargs)
-            if base is not cls and not (IN_COMPILED[0] or _compiling()):
+            if base is not cls and not compiling():
                 out.__class__ = base  # type(x)(...) of an emulated-looking wrapper, built elsewhere
             return out
         kwargs["device"] = target
         out = orig(cls, *args, **kwargs)
-        if session.options.emulate_identity and not (IN_COMPILED[0] or _compiling()):
+        if session.options.emulate_identity and not compiling():
             session.record.redirected("Tensor._make_wrapper_subclass")
             out.__class__ = identity_class(base, session.slot_class(index))
         return out
@@ -144,7 +146,7 @@ def _make_wrapper(session: Redirection) -> Callable[..., Any]:
 
 
 def result_identity(session: Redirection) -> Callable[[Any, int], Any]:
-    """For ``tensor.WRAPPER_IDENTITY``: a wrapper result of an op on emulated tensors, if it is on the target."""
+    """For ``active_state.WRAPPER_IDENTITY``: a wrapper result of an op on emulated tensors, if it is on the target."""
 
     def give(out: Any, index: int) -> Any:
         if real_device(out) == session.target.device and wrapped_index(out) is None:
