@@ -8,9 +8,8 @@ The update kernels themselves (``torch.optim.adam._multi_tensor_adam`` and the o
 ``_single_tensor_*`` and ``_fused_*`` functions of torch's optimizers) run with subclass dispatch off when
 every tensor they are given is on one emulated device: their arithmetic is in place on the parameters and
 the state, so each op would only hand the class back to the object it already has (Adam's foreach kernel is
-~10 dispatches of ~10 us per step).  A tensor the kernel stores into one of its list arguments (SGD's first
-momentum buffers) is given the class afterwards, as the dispatch would have.  See Note [optimizer kernels
-without dispatch].
+7 dispatches per step).  A tensor the kernel stores into one of its list arguments (SGD's first momentum
+buffers) is given the class afterwards, as the dispatch would have.
 """
 
 from __future__ import annotations
@@ -84,6 +83,8 @@ def _scalar_or_emulated(t: Any) -> bool:
 
 
 def undispatched(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """``kernel`` run with subclass dispatch off where its tensors are on one emulated device."""
+    # See Note [optimizer kernels without dispatch]
     def run(*args: Any, **kwargs: Any) -> Any:
         cls = None if IN_COMPILED[0] or _compiling() else _one_device(args, kwargs)
         if cls is None:
