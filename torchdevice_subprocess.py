@@ -16,12 +16,14 @@ import os
 import sys
 from typing import Any
 
-ENV = "TORCHDEVICE_SUBPROCESS"
+ENV = "TORCHDEVICE_SUBPROCESS"  # torchdevice_core.grammar.SUBPROCESS_ENV, spelt out: see _activate
 
 
 def _activate() -> None:
     if "torchdevice_core" in sys.modules:
-        return  # torch is being imported by the library itself: whoever imports it activates (the plugin)
+        # torch is being imported by the library itself: whoever imports it activates (the plugin).  This is
+        # why the hook imports nothing of torchdevice_core, not even the torch-free grammar for ENV's name.
+        return
     config = json.loads(os.environ[ENV])
     import torchdevice_core
 

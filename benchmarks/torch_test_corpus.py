@@ -102,6 +102,12 @@ def rate(counts: Counter[str]) -> str:
     return f"{counts['passed']}/{ran}{pct}, {counts['skipped']} skipped"
 
 
+def cuda_failures(plugin: Outcomes) -> dict[str, str]:
+    """Every failing CUDA variant -> its CPU twin's outcome (``absent`` for CUDA-only tests such as onlyCUDA)."""
+    cpu, cuda = plugin.by_variant["CPU"], plugin.by_variant["CUDA"]
+    return {key: cpu.get(key, "absent") for key, outcome in sorted(cuda.items()) if outcome == "failed"}
+
+
 def cuda_only_failures(plugin: Outcomes) -> list[str]:
     """CUDA variants that fail while their CPU twin passes (same test, same dtype)."""
     cpu, cuda = plugin.by_variant["CPU"], plugin.by_variant["CUDA"]
@@ -122,14 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="select", default=None, help="pytest -k expression for every file (subsets)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per run (default 1200)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--junit-dir", type=Path, default=None, help="keep the JUnit XML files here")
     args = parser.parse_args(argv)
     rows = []
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        if args.junit_dir:
+            args.junit_dir.mkdir(parents=True, exist_ok=True)
+            workdir = args.junit_dir.resolve()
         for name in args.file:
             path = find(args.pytorch, name).resolve()
-            native = run(path, False, args.timeout, args.select, Path(tmp))
-            plugin = run(path, True, args.timeout, args.select, Path(tmp))
+            native = run(path, False, args.timeout, args.select, workdir)
+            plugin = run(path, True, args.timeout, args.select, workdir)
             failures = cuda_only_failures(plugin)
             wall = f"{native.wall_s:.0f} s / {plugin.wall_s:.0f} s"
             rows.append(f"| {name} | {rate(native.counts('CPU'))} | {rate(plugin.counts('CPU'))} | "
@@ -138,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
                 "native": {v: dict(native.counts(v)) for v in VARIANTS},
                 "plugin": {v: dict(plugin.counts(v)) for v in VARIANTS},
                 "cuda_fails_where_cpu_passes": failures,
+                "cuda_failures_and_cpu_twin": cuda_failures(plugin),
                 "returncodes": [native.returncode, plugin.returncode],
             }
-            for key in failures:
-                print(f"  {name}: CUDA variant fails, CPU passes: {key}", file=sys.stderr)
+            for key, twin in cuda_failures(plugin).items():
+                print(f"  {name}: CUDA variant fails, CPU twin {twin}: {key}", file=sys.stderr)
     print("| file | CPU variants, native | CPU variants, plugin | CUDA variants, plugin | CUDA fails where CPU "
           "passes | wall (native / plugin) |")
     print("|---|---|---|---|---|---|")

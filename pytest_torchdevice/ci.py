@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import guard, manifest, runconfig
 from .summary import Collector
+
+if TYPE_CHECKING:
+    from .runtime import PluginState
 
 MANIFEST_PLUGIN = "torchdevice-manifest"
 GUARD_PLUGIN = "torchdevice-cuda-path-guard"
@@ -21,14 +24,13 @@ def add_options(parser: pytest.Parser) -> None:
     guard.add_options(group)
 
 
-def configure(config: pytest.Config, state: Any, collector: Callable[[], Collector | None]) -> None:
+def configure(config: pytest.Config, state: PluginState, collector: Callable[[], Collector | None]) -> None:
     """Register what the options ask for, on the controller and (for the manifest) on xdist workers."""
     controller = getattr(config, "workerinput", None) is None
     wants_manifest = any(config.getoption(name) for name in ("torchdevice_manifest", "torchdevice_manifest_out",
                                                                "torchdevice_manifest_update"))
     if wants_manifest:
-        active = state is not None and state.active
-        if not active:
+        if not state.active:
             raise pytest.UsageError("the --torchdevice-manifest options need an active target (--target-device)")
         plugin = manifest.ManifestPlugin(config, runconfig.of_state(state), collector)
         config.pluginmanager.register(plugin, MANIFEST_PLUGIN)
@@ -38,8 +40,7 @@ def configure(config: pytest.Config, state: Any, collector: Callable[[], Collect
             config.pluginmanager.register(_ManifestSummary(plugin, collector), MANIFEST_PLUGIN + "-summary")
     required = config.getoption("torchdevice_require_cuda_path")
     if required is not None and controller:
-        active = state is not None and state.active
-        config.pluginmanager.register(guard.CudaPathGuard(required, collector, active), GUARD_PLUGIN)
+        config.pluginmanager.register(guard.CudaPathGuard(required, collector, state.active), GUARD_PLUGIN)
 
 
 class _XdistManifest:

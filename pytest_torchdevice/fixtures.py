@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .runtime import PluginState
 
-STATE_KEY = pytest.StashKey[PluginState]()
-RECORD_KEY = pytest.StashKey[Any]()  # the redirect record snapshot at this test's start
-DIFF_KEY = pytest.StashKey[Any]()  # a test run under a switched target leaves its own record here
+if TYPE_CHECKING:
+    import torch
+
+    from torchdevice_core.record import RecordSnapshot
+    from torchdevice_core.session import Redirection
+
+PLUGIN_NAME = "torchdevice-session"  # the registered TorchDevicePlugin (plugin.py) holding the PluginState
+RECORD_KEY = pytest.StashKey["RecordSnapshot"]()  # the redirect record snapshot at this test's start
+DIFF_KEY = pytest.StashKey["RecordSnapshot"]()  # a test run under a switched target leaves its own record here
 
 
-def _state(config: pytest.Config) -> PluginState | None:
-    return config.stash.get(STATE_KEY, None)
+def state_of(config: pytest.Config) -> PluginState | None:
+    """The run's plugin state (None before the plugin object is registered); the one way to it outside hooks."""
+    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    return None if plugin is None else plugin.state
 
 
 class TorchDevice:
@@ -32,47 +40,53 @@ class TorchDevice:
         return self._state is not None and self._state.active
 
     @property
-    def session(self) -> Any:
+    def redirection(self) -> Redirection | None:
         """The ``torchdevice_core.Redirection`` (target, options, record), or None."""
-        return self._state.session if self._state is not None else None
+        return self._state.redirection if self._state is not None else None
 
     @property
-    def target(self) -> Any:
+    def session(self) -> Redirection | None:
+        """The same as ``redirection`` (its first name, kept for existing suites)."""
+        return self.redirection
+
+    @property
+    def target(self) -> torch.device | None:
         """The real ``torch.device`` redirected code runs on, or None when off."""
-        session = self.session
-        return None if session is None else session.target.device
+        redirection = self.redirection
+        return None if redirection is None else redirection.target.device
 
     @property
     def source(self) -> str | None:
-        session = self.session
-        return None if session is None else session.source
+        """The source device type redirected (``cuda`` or ``mps``), or None when off."""
+        redirection = self.redirection
+        return None if redirection is None else redirection.source
 
     @contextlib.contextmanager
     def disabled(self) -> Iterator[None]:
         """Run a block against the real torch (no redirection, real ``torch.cuda``)."""
-        if not self.active:
+        handle = self._state.handle if self._state is not None and self._state.active else None
+        if handle is None:
             yield
             return
-        assert self._state is not None
-        with self._state.handle.suspended():
+        with handle.suspended():
             yield
 
-    def record(self) -> Any:
+    def record(self) -> RecordSnapshot:
         """This test's redirect record so far (a ``RecordSnapshot``: ``.counts``, ``.apis()``, ``.as_dict()``)."""
         import torchdevice_core as core
 
-        session = self.session
-        if session is None:
+        redirection = self.redirection
+        if redirection is None:
             return core.RecordSnapshot()
         start = self._node.stash.get(RECORD_KEY, None)
-        now = session.record.snapshot()
+        now = redirection.record.snapshot()
         return now if start is None else now.minus(start)
 
 
 @pytest.fixture
 def torchdevice(request: pytest.FixtureRequest) -> TorchDevice:
     """The redirection in force for this test: target, record, and ``disabled()``."""
-    return TorchDevice(_state(request.config), request.node)
+    return TorchDevice(state_of(request.config), request.node)
 
 
 @pytest.fixture
@@ -80,9 +94,10 @@ def target_device(request: pytest.FixtureRequest) -> Any:
     """The ``torch.device`` this test really runs on (per parameter under ``@pytest.mark.devices``)."""
     import torch
 
-    state = _state(request.config)
-    if state is not None and state.active:
-        return state.session.target.device
+    state = state_of(request.config)
+    redirection = state.redirection if state is not None else None
+    if redirection is not None:
+        return redirection.target.device
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
@@ -90,17 +105,17 @@ def target_device(request: pytest.FixtureRequest) -> Any:
 def _torchdevice_device(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Carries the ``devices`` marker's parameter: switches the target for this one test."""
     param = getattr(request, "param", None)
-    state = _state(request.config)
+    state = state_of(request.config)
     if param is None or state is None:
         yield None
         return
     with state.switched(param):
-        session = state.session
-        start = session.record.snapshot() if session is not None else None
+        redirection = state.redirection
+        start = redirection.record.snapshot() if redirection is not None else None
         if start is not None:
             request.node.stash[RECORD_KEY] = start
         try:
             yield param
         finally:
-            if session is not None and start is not None:
-                request.node.stash[DIFF_KEY] = session.record.snapshot().minus(start)
+            if redirection is not None and start is not None:
+                request.node.stash[DIFF_KEY] = redirection.record.snapshot().minus(start)

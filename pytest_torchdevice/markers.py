@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from .options import normalise_target, target_choices
+from torchdevice_core.grammar import DEVICE_CHOICES, matches
+from torchdevice_core.registry import normalise_target, target_choices
 
 PREFIX = "torchdevice_"
 DESCRIPTIONS = {
     "requires_cuda": ": needs real CUDA hardware; skipped (with the reason) when the target device is not CUDA",
-    "skip_device": "(*devices, reason=''): skip when the target device is one of devices (cpu, mps, cuda, cuda:N)",
+    "skip_device": f"(*devices, reason=''): skip when the target device is one of devices ({DEVICE_CHOICES})",
     "xfail_device": "(*devices, reason='', strict=False, raises=None): expected to fail on these target devices",
     "devices": "(*devices): run the test once per device, ids like test_x[cpu]; a device the machine lacks is "
                "skipped",
@@ -84,10 +85,10 @@ def _validated(devices: tuple[Any, ...], marker: str) -> tuple[str, ...]:
         raise MarkerError(f"@pytest.mark.{marker}() needs at least one device ({target_choices()})")
     out = []
     for device in devices:
-        text = normalise_target(device) if isinstance(device, str) else None
+        text = normalise_target(device)
         if text is None or text == "auto":
             raise MarkerError(
-                f"@pytest.mark.{marker}({device!r}): not a device; valid choices: cpu, mps, cuda, cuda:N"
+                f"@pytest.mark.{marker}({device!r}): not a device; valid choices: {DEVICE_CHOICES}"
             )
         out.append(text)
     return tuple(out)
@@ -137,15 +138,6 @@ def raise_errors(config: pytest.Config) -> None:
     noun = "error" if len(errors) == 1 else "errors"
     pytest.exit(f"pytest-torchdevice: {len(errors)} marker usage {noun}: {'; '.join(errors)}",
                 returncode=pytest.ExitCode.USAGE_ERROR)
-
-
-def matches(device: str, current: str | None) -> bool:
-    """Does a marker's ``device`` (``cuda`` or ``cuda:1``) name the ``current`` target device?"""
-    if current is None:
-        return False
-    if ":" in device:
-        return device == current
-    return current.split(":")[0] == device
 
 
 def apply(item: pytest.Item, current: str | None, has_cuda: Any) -> None:

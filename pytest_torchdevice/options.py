@@ -7,40 +7,15 @@ This module imports neither torch nor torchdevice_core: pytest runs that never a
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from torchdevice_core import registry
+from torchdevice_core.grammar import FLOAT64_POLICIES, SIMULATE_CHOICES, SOURCE_CHOICES, TARGET_ENV
 from torchdevice_core.profiles import PROFILES, profile_choices
-
-TARGET_ENV = "PYTEST_TARGET_DEVICE"
-_TARGET = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
-_NAMES = ("cpu", "mps", "cuda", "auto")
-SOURCE_CHOICES = ("auto", "cuda", "mps")
-FLOAT64_POLICIES = ("error", "downcast", "cpu")
-
-
-def normalise_target(value: str, extra: Collection[str] = ()) -> str | None:
-    """``" CUDA:1"`` -> ``"cuda:1"``; None when malformed.  cuda and plugin-registered targets (``extra``, or
-    the core's registry) take an index."""
-    text = value.strip().lower()
-    match = _TARGET.match(text)
-    if match is None:
-        return None
-    name, index = match.groups()
-    registered = name in extra or name in registry.target_names()
-    if (name not in _NAMES and not registered) or (index is not None and name != "cuda" and not registered):
-        return None
-    return text
-
-
-def target_choices(extra: Collection[str] = ()) -> str:
-    known = registry.target_names()
-    return registry.target_choices() + "".join(f", {n}, {n}:N" for n in sorted(extra) if n not in known)
+from torchdevice_core.registry import normalise_target, target_choices
 
 
 def make_target_type(plugin_targets: Callable[[], Collection[str]]) -> Callable[[str], str]:
@@ -133,7 +108,7 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
         "cuda or mps (only that one).",
     )
     group.addoption(
-        "--simulate-limits", dest="simulate_limits", choices=("mps",), default=None,
+        "--simulate-limits", dest="simulate_limits", choices=SIMULATE_CHOICES, default=None,
         help="enforce Apple MPS limits (float64, operators without MPS kernels) on the target: predicts, on "
         "Linux CI, which tests would fail on a Mac.",
     )
@@ -164,10 +139,10 @@ def add_options(parser: pytest.Parser, plugin_targets: Callable[[], Collection[s
 @dataclass(frozen=True)
 class Setting:
     value: Any
-    source: str  # "--target-device", "$PYTEST_TARGET_DEVICE", "ini target_device", "default"
+    origin: str  # where it came from: "--target-device", "$PYTEST_TARGET_DEVICE", "ini target_device"
 
     def __str__(self) -> str:
-        return f"{self.value} (from {self.source})"
+        return f"{self.value} (from {self.origin})"
 
 
 def option(config: pytest.Config, name: str) -> Any:
@@ -307,7 +282,7 @@ def read_settings(config: pytest.Config, environ: dict[str, str], extra: Collect
         device_checks = True if parsed is None else parsed
     return PluginSettings(
         source=_choice(config, "source_device", SOURCE_CHOICES) or "auto",
-        simulate_limits=_choice(config, "simulate_limits", ("mps",)),
+        simulate_limits=_choice(config, "simulate_limits", SIMULATE_CHOICES),
         mps_float64=_choice(config, "mps_float64", FLOAT64_POLICIES) or "error",
         profile=_choice(config, "torchdevice_profile", tuple(PROFILES)),
         target=resolve_target(config, environ, extra),

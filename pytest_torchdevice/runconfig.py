@@ -9,7 +9,10 @@ workers of one xdist run on ``cuda:0`` and ``cuda:1`` share one configuration.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runtime import PluginState
 
 OFF = "off"
 
@@ -24,14 +27,14 @@ def configuration(source: str, target_type: str, simulate: str | None = None, mp
     return text
 
 
-def of_state(state: Any) -> str:
+def of_state(state: PluginState | None) -> str:
     """The configuration of a ``runtime.PluginState`` (``off`` when nothing is redirected)."""
-    session = state.session if state is not None else None
-    if session is None:
+    redirection = state.redirection if state is not None else None
+    if state is None or redirection is None:
         return OFF
     settings = state.settings
-    sources = "+".join(getattr(session, "sources", None) or (session.source,))  # what is redirected
-    return configuration(sources, session.target.device.type, settings.simulate_limits, settings.mps_float64)
+    sources = "+".join(redirection.sources)  # what is redirected
+    return configuration(sources, redirection.target.device.type, settings.simulate_limits, settings.mps_float64)
 
 
 def of_report(data: dict[str, Any]) -> str:

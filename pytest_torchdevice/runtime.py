@@ -6,19 +6,23 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from torchdevice_core.grammar import MPS_FALLBACK_ENV, SUBPROCESS_ENV, matches
+
 from .options import PluginSettings
 
-SUBPROCESS_ENV = "TORCHDEVICE_SUBPROCESS"
+if TYPE_CHECKING:
+    from torchdevice_core import Handle
+    from torchdevice_core.session import Redirection
 
 
 class PluginState:
     def __init__(self, settings: PluginSettings) -> None:
         self.settings = settings
-        self.handle: Any = None  # torchdevice_core.Handle while active
+        self.handle: Handle | None = None  # while active
         self.device: str | None = None  # the spec this process activated, e.g. "cpu" or "cuda:1"
         self.options: dict[str, Any] = settings.core_options()
         self.source = settings.source
@@ -29,35 +33,38 @@ class PluginState:
         return self.handle is not None and self.handle.active
 
     @property
-    def session(self) -> Any:
-        return self.handle.session if self.active else None
+    def redirection(self) -> Redirection | None:
+        """The core's redirection in force, None when off."""
+        return self.handle.session if self.handle is not None and self.handle.active else None
 
     @property
     def current(self) -> str | None:
         """The real device type:index tests run on (``cpu``, ``mps``, ``cuda:0``), None when off."""
-        session = self.session
-        if session is None:
+        redirection = self.redirection
+        if redirection is None:
             return None
-        device = session.target.device
+        device = redirection.target.device
         return device.type if device.index is None else f"{device.type}:{device.index}"
 
     def header(self) -> str:
-        if not self.active:
+        redirection = self.redirection
+        if redirection is None:
             return "torchdevice: off"
         setting = self.settings.target
-        source = f" (from {setting.source})" if setting else ""
-        line = f"torchdevice: {self.session.describe()}{source}"
-        profile = self.session.profile
+        origin = f" (from {setting.origin})" if setting else ""
+        line = f"torchdevice: {redirection.describe()}{origin}"
+        profile = redirection.profile
         if profile is not None:
             line += f"; profile {self.settings.profile} ({profile.describe()})"
-        if self.session.mps_limits:
-            fallback = os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK") == "1"
-            simulated = "simulated " if self.session.target.type != "mps" else ""
+        if redirection.mps_limits:
+            fallback = os.environ.get(MPS_FALLBACK_ENV) == "1"
+            simulated = "simulated " if redirection.target.type != "mps" else ""
             line += (f"; {simulated}MPS limits: float64={self.settings.mps_float64}, "
                      f"cpu fallback={'on' if fallback else 'off'}")
         return line
 
-    def activate(self, device: str, source_name: str) -> None:
+    def activate(self, device: str, origin: str) -> None:
+        """Activate ``device``; a failure is a usage error naming ``origin`` (where the device came from)."""
         import torchdevice_core as core
 
         try:
@@ -65,11 +72,11 @@ class PluginState:
                 core.deactivate()  # inherited from a parent process through the .pth hook: this process decides
             self.handle = core.activate(device, source=self.source, **self.options)
         except core.TargetUnavailableError as exc:
-            raise pytest.UsageError(f"{source_name}={device!r}: {exc}") from None
+            raise pytest.UsageError(f"{origin}={device!r}: {exc}") from None
         except core.UnsupportedTorchError as exc:
             raise pytest.UsageError(str(exc)) from None
         except (core.TargetSpecError, ValueError) as exc:
-            raise pytest.UsageError(f"{source_name}: {exc}") from None
+            raise pytest.UsageError(f"{origin}: {exc}") from None
         self.device = device
         self._export_env()
 
@@ -110,7 +117,7 @@ class PluginState:
         """Run one test against ``device`` (the ``devices`` marker), then come back."""
         import torchdevice_core as core
 
-        if self.current is not None and _same(device, self.current):
+        if self.current is not None and matches(device, self.current):
             yield
             return
         try:
@@ -118,17 +125,14 @@ class PluginState:
         except core.TargetUnavailableError as exc:
             pytest.skip(str(exc))
         previous = self.device if self.active else None
-        if previous is not None:
+        if previous is not None and self.handle is not None:
             self.handle.deactivate()
-        self.handle = core.activate(str(target.device), source=self.source, **self.options)
+        handle = self.handle = core.activate(str(target.device), source=self.source, **self.options)
         try:
             yield
         finally:
-            self.handle.deactivate()
+            handle.deactivate()
             self.handle = None
             if previous is not None:
                 self.handle = core.activate(previous, source=self.source, **self.options)
 
-
-def _same(device: str, current: str) -> bool:
-    return device == current or (":" not in device and current.split(":")[0] == device)

@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if torchdevice_core.active() is None:
         return
-    plugin = config.pluginmanager.get_plugin("torchdevice")
+    plugin = config.pluginmanager.get_plugin("torchdevice-session")  # the plugin's TorchDevicePlugin
     header = plugin.pytest_report_header(config) if plugin is not None else None
     if isinstance(header, list):  # the plugin's header lines
         header = "; ".join(header)

@@ -10,35 +10,38 @@ from typing import Any
 
 import torch
 
-from . import compat, handlers
+from . import compat
+from . import handlers as _handlers  # noqa: F401  (fills active_state.HANDLERS at import)
 from .active_state import ACTIVE, CHECKS, LEDGER, TARGET, WRAPPER_IDENTITY
 from .backends import backend_for
 from .checks import check_devices
 from .errors import ActivationError
-from .patching import Patch, Patcher
+from .patching import ItemPatch, Patch
 from .session import Options, Redirection
 from .spec import HardwareProbe, Target, parse_source, resolve_target
-from .state import StateSnapshot, restore, snapshot
+from .state import restore, snapshot
 
 _lock = threading.RLock()
-_HANDLED_METHODS = ("to", "cuda", "type", "pin_memory", "is_pinned")
 
 
 class _Activation:
-    """The applied state behind the handles: patches, handler registrations, what to restore."""
+    """The activation behind the handles: its session, nesting depth and suspension count.
 
-    def __init__(self, session: Redirection, patcher: Patcher, handlers: list[Any], before: StateSnapshot,
-                 previous_cuda_device: int | None) -> None:
+    Everything it changed is on ``session.patcher`` (one undo stack): at the bottom what deactivation puts
+    back (the process state before, the CUDA device before), above ``base`` the patches and hot flags that a
+    suspension takes back and re-applies.
+    """
+
+    def __init__(self, session: Redirection) -> None:
         self.session = session
-        self.patcher = patcher
-        self.handlers = handlers
-        self.before = before
-        self.previous_cuda_device = previous_cuda_device
+        self.patcher = session.patcher
+        self.base = 0
         self.depth = 1
         self.suspended = 0
-        self.contexts: list[Any] = []  # entered context managers (the MPS simulation mode), exited in reverse
 
 
+# What is activated (also while suspended): activation's own bookkeeping, read by no other module.  What is in
+# effect is ``active_state.ACTIVE``.
 _current: _Activation | None = None
 
 
@@ -100,7 +103,7 @@ class Handle:
         return f"<torchdevice Handle {self.session.describe()} ({state})>"
 
 
-def collect_patches(session: Redirection) -> list[Patch]:
+def collect_patches(session: Redirection) -> list[Patch | ItemPatch]:
     """Every patch this session needs, in the order they are applied."""
     if session.native:
         return []
@@ -131,7 +134,7 @@ def collect_patches(session: Redirection) -> list[Patch]:
         wrappers,
     )
 
-    out: list[Patch] = []
+    out: list[Patch | ItemPatch] = []
     parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
              compile, hooks, pinned, wrappers, data_parallel, fake, export, checkpoint, jit, func, per_sample)
     for part in parts:
@@ -151,55 +154,37 @@ def collect_patches(session: Redirection) -> list[Patch]:
 
 
 def _apply(act: _Activation) -> None:
-    patcher = act.patcher
-    for patch in collect_patches(act.session):
+    """Patch torch for ``act``'s session and set the hot flags, each change on the undo stack."""
+    session, patcher = act.session, act.patcher
+    patcher.defer(_forget_dynamo_rules, "dynamo's rule caches learnt our patches")  # (undone after them)
+    for patch in collect_patches(session):
         patcher.apply(patch)
-    act.handlers = []
-    for applied in patcher.applied:
-        p = applied.patch
-        if p.owner is torch.Tensor and p.name in _HANDLED_METHODS:
-            # torch's C dispatch looks the method up on the class: it finds the function inside the descriptor
-            for key in (p.replacement, getattr(p.replacement, "fn", p.replacement)):
-                handlers.register_handler(key, getattr(torch._C.TensorBase, p.name))
-                act.handlers.append(key)
-    ACTIVE[0] = act.session
-    act.session.apply_late = patcher.apply
-    CHECKS[0] = check_devices if act.session.options.device_checks else None
-    TARGET[0] = act.session.target.device
-    if act.session.options.emulate_identity and not act.session.native:
+    patcher.setitem(ACTIVE, 0, session, "the redirection in effect")
+    patcher.setitem(CHECKS, 0, check_devices if session.options.device_checks else None, "Options.device_checks")
+    patcher.setitem(TARGET, 0, session.target.device, "what emulated tensors report inside compiled code")
+    if session.options.emulate_identity and not session.native:
         from .redirect.wrappers import result_identity
 
-        WRAPPER_IDENTITY[0] = result_identity(act.session)
-    if act.session.options.track_memory:
-        act.session.armed_ledger()
-    LEDGER[0] = act.session.ledger if act.session.ledger_armed else None
-    if not act.session.native:
+        patcher.setitem(WRAPPER_IDENTITY, 0, result_identity(session), "wrapper subclasses of emulated tensors")
+    # (Redirection.armed_ledger sets LEDGER[0] itself once memory is asked for: this entry puts it back too)
+    patcher.setitem(LEDGER, 0, session.ledger if session.ledger_armed else None, "memory accounting")
+    if session.options.track_memory:
+        session.armed_ledger()
+    if not session.native:
         from .generic import testing
 
-        hook = testing.import_hook(act.session)  # patches PyTorch's test framework if it is imported later
+        hook = testing.import_hook(session)  # patches PyTorch's test framework if it is imported later
         if hook is not None:
-            act.contexts.append(hook.__enter__())
-    if act.session.options.simulate_limits == "mps" and act.session.target.type != "mps":
+            patcher.enter(hook, "patch PyTorch's test framework when it is imported")
+    if session.options.simulate_limits == "mps" and session.target.type != "mps":
         from .mps.simulation import SimulatedMpsLimits
 
-        mode = SimulatedMpsLimits(act.session)
-        mode.__enter__()
-        act.contexts.append(mode)
+        patcher.enter(SimulatedMpsLimits(session), "Options.simulate_limits='mps'")
 
 
 def _unapply(act: _Activation) -> None:
-    while act.contexts:
-        act.contexts.pop().__exit__(None, None, None)
-    ACTIVE[0] = None
-    CHECKS[0] = None
-    LEDGER[0] = None
-    TARGET[0] = None
-    WRAPPER_IDENTITY[0] = None
-    for fn in act.handlers:
-        handlers.unregister_handler(fn)
-    act.handlers = []
-    act.patcher.undo_all()
-    _forget_dynamo_rules()
+    """Take back what ``_apply`` did (a suspension; deactivation undoes the whole stack)."""
+    act.patcher.undo_to(act.base)
 
 
 def _forget_dynamo_rules() -> None:
@@ -222,12 +207,10 @@ def _release(act: _Activation) -> None:
     act.depth -= 1
     if act.depth > 0:
         return
-    if act.suspended == 0:
-        _unapply(act)
-    restore(None, act.before)
-    if act.previous_cuda_device is not None:
-        torch.cuda.set_device(act.previous_cuda_device)
-    _current = None
+    try:
+        act.patcher.undo_all()
+    finally:
+        _current = None
 
 
 def activate(target: str = "auto", *, source: str = "cuda", probe: HardwareProbe | None = None,
@@ -256,16 +239,19 @@ def activate(target: str = "auto", *, source: str = "cuda", probe: HardwareProbe
             return Handle(_current)
         backend = None if resolved.type == src else backend_for(resolved)
         session = Redirection(src, resolved, backend, opts)
-        before = snapshot(None)
-        previous = None
-        if session.native and resolved.device.index is not None:
-            previous = torch.cuda.current_device()
-            torch.cuda.set_device(resolved.device.index)
-        act = _Activation(session, Patcher(), [], before, previous)
+        act = _Activation(session)
+        patcher = session.patcher
         try:
+            before = snapshot(None)
+            if session.native and resolved.device.index is not None:
+                previous = torch.cuda.current_device()
+                torch.cuda.set_device(resolved.device.index)
+                patcher.defer(lambda: torch.cuda.set_device(previous), "the current CUDA device before")
+            patcher.defer(lambda: restore(None, before), "the default device and autocast as before")
+            act.base = patcher.depth
             _apply(act)
         except BaseException:
-            _unapply(act)
+            patcher.undo_all()  # a failure half-way leaves nothing behind
             raise
         _current = act
         return Handle(act)

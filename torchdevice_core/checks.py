@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .active_state import ACTIVE
-from .mixing import MIXED_DEVICE_OK
+from .mixing import MIXED_DEVICE_OK, OWN_DEVICE_CHECK, VALUES_ON_THE_DEVICE
 from .tensor import EmulatedTensor, real_device
 
 _Tensor = torch.Tensor
@@ -49,13 +49,13 @@ def check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dic
                 continue
             for b in a:
                 if isinstance(b, _Tensor) and _mismatched(cls, b):
-                    _raise_mismatch(cls, func, b)
+                    _raise_mismatch(cls, func, b, args, kwargs)
         elif isinstance(a, _Tensor) and _mismatched(cls, a):
-            _raise_mismatch(cls, func, a)
+            _raise_mismatch(cls, func, a, args, kwargs)
     if kwargs:
         for a in kwargs.values():
             if isinstance(a, _Tensor) and _mismatched(cls, a):
-                _raise_mismatch(cls, func, a)
+                _raise_mismatch(cls, func, a, args, kwargs)
 
 
 def device_mismatch(cls: type[EmulatedTensor], other: torch.Tensor) -> RuntimeError:
@@ -72,10 +72,24 @@ def device_mismatch(cls: type[EmulatedTensor], other: torch.Tensor) -> RuntimeEr
     )
 
 
-def _raise_mismatch(cls: type[EmulatedTensor], func: Any, other: torch.Tensor) -> None:
+def _device_of(t: torch.Tensor) -> torch.device:
+    return t._td_device if isinstance(t, EmulatedTensor) else real_device(t)
+
+
+def _raise_mismatch(cls: type[EmulatedTensor], func: Any, other: torch.Tensor, args: tuple,
+                    kwargs: dict | None) -> None:
+    """Called only on a mismatch (not on the hot path): raise it unless a ``mixing`` rule lets it through."""
     name = getattr(func, "__name__", "")
     if name in MIXED_DEVICE_OK:
+        if name in VALUES_ON_THE_DEVICE.ops:
+            values = args[2] if len(args) > 2 else (kwargs or {}).get("values")
+            if other is values:
+                raise device_mismatch(cls, other)
         return
+    if name in OWN_DEVICE_CHECK.ops and args and isinstance(args[0], torch.Tensor):
+        got = cls._td_device if other is args[0] else _device_of(other)
+        raise RuntimeError(f"Expected tensor to have {_device_of(args[0])} Device, but got tensor with {got} Device "
+                           f"(while checking arguments for torch.{name}():)")
     active = ACTIVE[0]
     if active is not None and active.mps_limits and _runs_through_mps_cpu_fallback(name):
         return  # mixing.MPS_CPU_FALLBACK: cpu_fallback copies every argument to the CPU itself

@@ -5,6 +5,9 @@ Handlers answer the identity questions in C (``device``, ``is_cuda``, ``get_devi
 ``cuda``, ``cpu``, ``type``), refuse what CUDA refuses (``numpy``, ``pin_memory``), pickle and copy, and
 give autograd's and the RNN kernels' plain results the emulated class.  Each takes ``(cls, func, args,
 kwargs)``: the caller's emulated class, the torch function and its arguments.
+
+The C methods' entries are fixed at import; the patched ``torch.Tensor`` methods of ``ROUTED_METHODS`` get
+theirs while patched (``method_routes``: ``redirect/tensor_methods.py`` adds them to its patches).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from torch._C import DisableTorchFunctionSubclass as _Disable
 from .active_state import ACTIVE, CHECKS, HANDLERS, SAVING, Handler
 from .checks import check_devices
 from .conversions import emulated_cuda, emulated_to, emulated_type, legacy_type_name
+from .patching import ItemPatch
 from .tensor import EmulatedTensor, adopt, plain_alias, promote, rebuild_emulated
 
 _Tensor = torch.Tensor
@@ -34,13 +38,19 @@ def _handles(*funcs: Any) -> Callable[[Handler], Handler]:
     return register
 
 
-def register_handler(func: Any, like: Any) -> None:
-    """Make ``func`` (a patched replacement) dispatch to the handler registered for ``like``."""
-    HANDLERS[func] = HANDLERS[like]
+# Patched ``torch.Tensor`` methods that torch's C dispatch may hand to ``__torch_function__`` as themselves (it
+# looks the method up on the class and finds the function inside the descriptor): while patched, each
+# dispatches like the C method it replaces.
+ROUTED_METHODS = ("to", "cuda", "type", "pin_memory", "is_pinned")
 
 
-def unregister_handler(func: Any) -> None:
-    HANDLERS.pop(func, None)
+def method_routes(name: str, method: Any) -> list[ItemPatch]:
+    """The handler-table entries patched Tensor method ``name`` needs (``method``: its ``PatchedMethod``)."""
+    if name not in ROUTED_METHODS:
+        return []
+    handler = HANDLERS[getattr(_TensorBase, name)]
+    why = f"Tensor.{name} handed to __torch_function__ as itself"
+    return [ItemPatch(HANDLERS, key, handler, why) for key in (method, method.fn)]
 
 
 @_handles(_TensorBase.device.__get__)

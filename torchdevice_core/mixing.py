@@ -75,6 +75,30 @@ RULES: tuple[MixingRule, ...] = (
                    "allclose", "isclose", "assert_close"}),
     ),
     AUTOGRAD,
+    MixingRule(
+        "tensor_split's tensor of indices or sections lives on the CPU by design",
+        "aten/src/ATen/native/TensorShape.cpp, tensor_split (tensor_indices_or_sections 'to be on cpu'; it is "
+        "read with item() / data_ptr on the host)",
+        frozenset({"tensor_split"}),
+    ),
+    MixingRule(
+        "unravel_index validates its shape argument itself (a tensor shape is a TypeError, not a device error)",
+        "torch/functional.py, unravel_index ('expected 'shape' to be int or sequence of ints') before "
+        "aten's _unravel_index",
+        frozenset({"unravel_index"}),
+    ),
+)
+VALUES_ON_THE_DEVICE = MixingRule(
+    "index_put_'s values must be on the device: only its indices may be on the CPU (a 0-dim CPU value is a scalar)",
+    "aten/src/ATen/native/TensorAdvancedIndexing.cpp, _index_put_impl_ (accumulate on CUDA: 'expected device ... "
+    "for value tensor') and make_index_put_iterator (TensorIterator's device check otherwise)",
+    frozenset({"index_put_", "index_put", "_index_put_impl_"}),
+)
+OWN_DEVICE_CHECK = MixingRule(
+    "take_along_dim checks the devices itself, with its own message",
+    "aten/src/ATen/native/TensorAdvancedIndexing.cpp, take_along_dim (checkDevice: 'Expected tensor to have ... "
+    "Device, but got tensor with ... Device (while checking arguments for torch.take_along_dim():)')",
+    frozenset({"take_along_dim"}),
 )
 MPS_CPU_FALLBACK = MixingRule(
     "under MPS limits, an op that runs through MPS's CPU fallback takes CPU tensors beside MPS ones",

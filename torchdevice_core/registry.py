@@ -8,12 +8,10 @@ module imports nothing heavy: the pytest plugin consults it while parsing the co
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-BUILTIN_TARGETS = ("cpu", "mps", "cuda", "auto")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+from . import grammar
 
 
 class RegisteredTarget:
@@ -31,9 +29,9 @@ _TARGETS: dict[str, RegisteredTarget] = {}
 def register_target(name: str, make_backend: Callable[[int | None], Any],
                     is_available: Callable[[], bool] = lambda: True) -> None:
     """Add (or replace) target ``name``; ``make_backend(index)`` gets the ``:N`` index or None."""
-    if not isinstance(name, str) or not _NAME.match(name) or name in BUILTIN_TARGETS:
+    if not isinstance(name, str) or not grammar.TARGET_NAME.match(name) or name in grammar.BUILTIN_TARGETS:
         raise ValueError(f"{name!r} cannot be registered as a target: use a new lowercase identifier, not one of "
-                         f"{', '.join(BUILTIN_TARGETS)}")
+                         f"{', '.join(grammar.BUILTIN_TARGETS)}")
     _TARGETS[name] = RegisteredTarget(name, make_backend, is_available)
 
 
@@ -49,7 +47,11 @@ def target_names() -> tuple[str, ...]:
     return tuple(sorted(_TARGETS))
 
 
-def target_choices() -> str:
-    """The valid choices, for error messages: the built-in forms, then registered names."""
-    extra = "".join(f", {name}, {name}:N" for name in target_names())
-    return f"cpu, mps, cuda, cuda:N, auto{extra}"
+def target_choices(extra: Collection[str] = ()) -> str:
+    """The valid choices, for error messages: the built-in forms, then registered (and ``extra``) names."""
+    return grammar.target_choices({*_TARGETS, *extra})
+
+
+def normalise_target(value: object, extra: Collection[str] = ()) -> str | None:
+    """``grammar.normalise_target`` knowing the registered targets (and ``extra`` names); None when malformed."""
+    return grammar.normalise_target(value, {*_TARGETS, *extra})

@@ -16,6 +16,7 @@ from .active_state import ACTIVE, LEDGER
 from .backends import Backend
 from .memory import StorageLedger
 from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
+from .patching import Patch, Patcher
 from .profiles import DeviceProfile, get_profile
 from .record import RedirectRecord
 from .spec import SOURCE_TYPES, Target
@@ -109,12 +110,17 @@ class Redirection:
         self.current_index = 0
         self.device_cache: dict[Any, int | None] = {}
         """Device argument -> slot (or ``_CURRENT``, or None): what ``resolve`` computed; the factories read it."""
-        self.apply_late: Any = lambda patch: None  # set by activation: apply one more recorded Patch
+        self.patcher = Patcher()
+        """The undo stack of every change activating this redirection made (``activation`` fills it)."""
         self.shared: dict[str, Any] = {}  # objects several patch modules must agree on (the emulated streams)
         self._real_prefixes = tuple(p + "." for p in options.real_callers)
         self._real_names = frozenset(options.real_callers)
         self._emulated_prefixes = tuple(p + "." for p in options.emulated_callers)
         self._emulated_names = frozenset(options.emulated_callers)
+
+    def apply_late(self, patch: Patch) -> None:
+        """Apply one more patch, found to be needed only now (a module imported late), on the undo stack."""
+        self.patcher.apply(patch)
 
     @property
     def profile(self) -> DeviceProfile | None:

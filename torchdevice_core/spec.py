@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 
 from .errors import TargetSpecError, TargetUnavailableError
-from .registry import registered_target, target_choices, target_names
+from .grammar import SOURCE_CHOICES, SOURCE_TYPES, TARGET_CHOICES
+from .registry import normalise_target, registered_target, target_choices, target_names
 
-TARGET_CHOICES = "cpu, mps, cuda, cuda:N, auto"
-SOURCE_TYPES = ("cuda", "mps")  # device types code can be written for
-SOURCE_CHOICES = ("auto", *SOURCE_TYPES)  # auto: whichever of them the code asks for
-_SPEC = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
-_BUILTIN = ("cpu", "mps", "cuda", "auto")
+__all__ = ["SOURCE_CHOICES", "SOURCE_TYPES", "TARGET_CHOICES", "HardwareProbe", "RealProbe", "Target",
+           "available_devices", "parse_source", "parse_target", "resolve_target"]
 
 # Captured at import, before any redirection: availability must always be the machine's truth.
 _real_cuda_is_available = torch.cuda.is_available
@@ -24,19 +21,12 @@ _real_mps_is_available = torch.backends.mps.is_available
 
 
 def parse_target(value: str, source: str = "") -> str:
-    """Normalise a target spec (``"CUDA:1 "`` -> ``"cuda:1"``); raise on anything malformed.
-
-    Only ``cuda`` takes an index: ``mps`` has a single device and ``cpu`` indices mean nothing to torch.
-    """
-    text = value.strip().lower() if isinstance(value, str) else None
-    match = _SPEC.match(text) if text else None
-    name = match.group(1) if match else None
-    registered = name is not None and registered_target(name) is not None
-    if match is None or (name not in _BUILTIN and not registered):
+    """Normalise a target spec (``"CUDA:1 "`` -> ``"cuda:1"``); raise on anything malformed (the grammar is
+    ``grammar.normalise_target``: only cuda and registered targets take an index).  ``source`` (public API,
+    kept) is where the value came from, for the message."""
+    text = normalise_target(value)
+    if text is None:
         raise TargetSpecError(value, target_choices(), source)
-    if match.group(2) is not None and name != "cuda" and not registered:
-        raise TargetSpecError(value, target_choices(), source)
-    assert text is not None
     return text
 
 
@@ -73,10 +63,15 @@ def _registered_available(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Target:
-    """A resolved target: the spec as given and the real device tensors will live on."""
+    """A resolved target: the spec as given and the real device tensors will live on.
+
+    ``backend`` is the one a registered target's ``make_backend`` built while resolving (None for built-ins):
+    ``backends.backend_for`` hands it on, so ``make_backend`` runs once per activation.
+    """
 
     spec: str
     device: torch.device
+    backend: Any = field(default=None, compare=False, repr=False)
 
     @property
     def type(self) -> str:
@@ -95,7 +90,8 @@ def resolve_target(value: str, probe: HardwareProbe | None = None, source: str =
     if entry is not None:
         if not entry.is_available():
             raise TargetUnavailableError(spec, available_devices(probe), f"the {name} backend says it is unavailable")
-        return Target(spec, entry.make_backend(int(index) if index else None).device)
+        backend = entry.make_backend(int(index) if index else None)
+        return Target(spec, backend.device, backend)
     if name == "auto":
         if probe.cuda_device_count() > 0:
             return Target(spec, torch.device("cuda", 0))

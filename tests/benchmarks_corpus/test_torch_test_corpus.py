@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.torch_test_corpus import Outcomes, cuda_only_failures, parse_junit, rate, twin_key, variant_of
+from benchmarks.torch_test_corpus import (
+    Outcomes,
+    cuda_failures,
+    cuda_only_failures,
+    parse_junit,
+    rate,
+    twin_key,
+    variant_of,
+)
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
@@ -36,5 +44,8 @@ def test_parse_and_cuda_only_failures(tmp_path: Path) -> None:
     assert outcomes.counts("CUDA") == {"passed": 1, "failed": 2, "skipped": 1}
     # the CUDA failure whose CPU twin passes is listed; the one failing on both is not
     assert cuda_only_failures(outcomes) == ["TestIndexing::test_take*_float32"]
+    # every CUDA failure, with what its CPU twin did (a CUDA-only test has none)
+    assert cuda_failures(outcomes) == {"TestIndexing::test_bad*": "failed",
+                                       "TestIndexing::test_take*_float32": "passed"}
     assert rate(outcomes.counts("CUDA")) == "1/3 (33.3 %), 1 skipped"
     assert parse_junit(tmp_path / "missing.xml") == {"CPU": {}, "CUDA": {}}

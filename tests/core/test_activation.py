@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import Any
 
@@ -66,6 +68,7 @@ def test_nesting_with_same_settings_shares_one_session() -> None:
     inner.deactivate()
     assert td.active() is outer.session and outer.active
     assert torch.cuda.device_count() == 2
+    assert active_state.CHECKS[0] is not None and active_state.TARGET[0] == torch.device("cpu")
     inner.deactivate()  # closing the same handle twice must not release the outer level
     assert td.active() is outer.session
     outer.deactivate()
@@ -135,7 +138,7 @@ def test_stale_handle_does_not_release_a_later_activation() -> None:
         assert torch.randn is real_randn
     finally:
         if torch.randn is not real_randn:  # the bug leaves torch patched with nothing active: undo by hand
-            _activation._unapply(current._activation)
+            current._activation.patcher.undo_all()
             _activation._current = None
 
 
@@ -310,6 +313,75 @@ def test_every_applied_patch_changed_something_and_is_undone() -> None:
         assert getattr(patch.owner, patch.name, MISSING) is not patch.replacement, patch.qualname
 
 
+def _hot_state() -> dict[str, Any]:
+    """What the activation changes besides attributes: the hot flags, the handler table, modes and hooks."""
+    return {
+        "flags": [active_state.ACTIVE[0], active_state.CHECKS[0], active_state.TARGET[0], active_state.LEDGER[0],
+                  active_state.WRAPPER_IDENTITY[0]],
+        "handlers": dict(active_state.HANDLERS),
+        "meta_path": list(sys.meta_path),
+        "dispatch modes": torch._C._len_torch_dispatch_stack(),
+        "function modes": torch._C._len_torch_function_stack(),
+        "environment": dict(os.environ),
+    }
+
+
+def test_flags_handlers_and_modes_are_undone_by_suspension_and_deactivation() -> None:
+    before = _hot_state()
+    with td.redirected("cpu", simulate_limits="mps", track_memory=True) as handle:
+        during = _hot_state()
+        assert during["flags"][:2] == [handle.session, active_state.CHECKS[0]] and during["flags"][1] is not None
+        assert during["flags"][3] is handle.session.ledger
+        assert during["dispatch modes"] == before["dispatch modes"] + 1  # the MPS limits simulation
+        routed = [k for k in during["handlers"] if getattr(k, "_td_method", None) in ("to", "cuda", "type")]
+        assert len(routed) == 3 and vars(torch.Tensor)["to"] in routed
+        with handle.suspended():
+            assert _hot_state() == before
+        again = _hot_state()
+        assert again["flags"][0] is handle.session and again["dispatch modes"] == during["dispatch modes"]
+        assert len(again["handlers"]) == len(during["handlers"])
+    assert _hot_state() == before
+
+
+class _FailingMode:
+    def __init__(self, session: Any) -> None:
+        pass
+
+    def __enter__(self) -> None:
+        raise RuntimeError("the last step of activation failed")
+
+    def __exit__(self, *exc: object) -> None:
+        raise AssertionError("never entered: never exited")
+
+
+@pytest.mark.parametrize("where", ["a patch half-way", "the last step"])
+def test_a_failure_during_activation_unwinds_everything(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    import torchdevice_core.mps.simulation as simulation
+
+    options: dict[str, Any] = {}
+    if where == "the last step":  # everything else was applied by then
+        monkeypatch.setattr(simulation, "SimulatedMpsLimits", _FailingMode)
+        options = {"simulate_limits": "mps", "track_memory": True}
+    else:
+        collect = _activation.collect_patches
+
+        def failing(session: Any) -> list[Any]:
+            patches = collect(session)
+            half = len(patches) // 2
+            return [*patches[:half], Patch(int, "immutable", 1, "int refuses new attributes"), *patches[half:]]
+
+        monkeypatch.setattr(_activation, "collect_patches", failing)
+    before, hot = _namespace_state(), _hot_state()
+    with pytest.raises((TypeError, RuntimeError)):
+        td.activate("cpu", **options)
+    assert td.active() is None
+    assert _state_diff(before, _namespace_state()) == []
+    assert _hot_state() == hot
+    monkeypatch.undo()
+    with td.redirected("cpu"):  # and nothing is left half-active that would stop the next activation
+        assert torch.randn(2, device="cuda").is_cuda
+
+
 def test_patcher_undo_restores_inherited_and_missing_attributes() -> None:
     class Base:
         def method(self) -> str:
@@ -369,3 +441,16 @@ def test_every_device_taking_function_of_torch_is_patched() -> None:
         assert torch.normal(0.0, 1.0, (2,), device="cuda").is_cuda
         assert torch.fft.fftfreq(4, device="cuda").is_cuda
         assert torch.nested.nested_tensor([torch.ones(2)], device="cuda").device == torch.device("cuda:0")
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+def test_quantized_empty_factories_are_redirected() -> None:
+    """PyTorch's own view tests build quantized tensors with device="cuda"; CUDA has the kernels, a CPU build
+    raises "Torch not compiled with CUDA enabled" unless the call is redirected."""
+    with td.redirected("cpu"):
+        q = torch._empty_affine_quantized([2, 3], scale=2, zero_point=3, dtype=torch.quint8, device="cuda")
+        assert q.is_cuda and q.is_quantized and q.ravel().shape == (6,)
+        per_channel = torch._empty_per_channel_affine_quantized(
+            [2, 3], scales=torch.ones(2, dtype=torch.double), zero_points=torch.zeros(2, dtype=torch.long),
+            axis=0, dtype=torch.quint8, device="cuda")
+        assert per_channel.is_cuda and per_channel.is_quantized

@@ -28,10 +28,16 @@ def cpu(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 Case = tuple[str, mixing.MixingRule, bool, Callable[[], Any]]
 RULE = {r.what: r for r in mixing.RULES}
 INDEXING, COPIES, LENGTHS, SHAPES = (mixing.RULES[i] for i in range(4))
+SPLIT_INDICES, UNRAVEL_SHAPE = (RULE[w] for w in RULE if w.startswith(("tensor_split's", "unravel_index")))
 def _grad_of_a_plain_output() -> Any:
     x = dev(3).requires_grad_()
     out = torch._C._functions.UndefinedGrad()(x.sin())  # a C++ autograd function: a plain result
     return torch.autograd.grad([out], [x], [torch.zeros_like(out)], allow_unused=True)
+
+
+def _unravel_with_a_tensor_shape() -> None:
+    with pytest.raises(TypeError, match="expected 'shape' to be int or sequence"):  # torch's own error, as on CUDA
+        torch.unravel_index(torch.tensor([1], device=D), torch.tensor([1, 2, 3]))
 
 
 CASES: list[Case] = [
@@ -65,6 +71,14 @@ CASES: list[Case] = [
                         torch.tensor([5, 5]), torch.tensor([2, 2]))),
     ("view_as a cpu tensor", SHAPES, True, lambda: dev(6).view_as(cpu(2, 3))),
     ("expand_as a cpu tensor", SHAPES, True, lambda: dev(1, 3).expand_as(cpu(2, 3))),
+    ("index_put_ with cpu indices and a cpu 0-dim value", INDEXING, True,
+     lambda: dev(4).index_put_((torch.tensor([0, 1]),), torch.tensor(1.0), accumulate=True)),
+    ("index_put_ with cpu values", mixing.VALUES_ON_THE_DEVICE, False,
+     lambda: torch.index_put_(dev(5), (torch.tensor([0, 1]),), cpu(2))),
+    ("index_put with cpu values, accumulating", mixing.VALUES_ON_THE_DEVICE, False,
+     lambda: dev(5).index_put((torch.tensor([0, 1]),), cpu(2), accumulate=True)),
+    ("tensor_split at cpu indices", SPLIT_INDICES, True, lambda: torch.tensor_split(dev(6), torch.tensor([1, 4]))),
+    ("unravel_index with a tensor shape", UNRAVEL_SHAPE, True, _unravel_with_a_tensor_shape),
 ]
 
 
@@ -84,6 +98,19 @@ def test_every_rule_has_a_case_and_a_source() -> None:
     for rule in (*mixing.RULES, mixing.CPU_SCALAR, mixing.NOT_A_SCALAR):
         assert rule.torch_source.startswith(("aten/", "torch/")), rule
         assert rule in used or rule.what.startswith("Python-level"), f"no case for: {rule.what}"
+
+
+def test_take_along_dim_raises_its_own_message() -> None:
+    """OWN_DEVICE_CHECK: CUDA's take_along_dim names the devices itself (PyTorch's test_indexing matches it)."""
+    assert mixing.OWN_DEVICE_CHECK.torch_source.startswith("aten/")
+    with td.redirected("cpu"):
+        t, indices = dev(2, 3), torch.zeros(2, 3, dtype=torch.long)
+        pattern = r"Expected tensor to have cuda:0 Device, but got tensor with cpu Device .* torch.take_along_dim"
+        with pytest.raises(RuntimeError, match=pattern):
+            torch.take_along_dim(t, indices, dim=0)
+        with pytest.raises(RuntimeError, match=r"to have cpu Device, but got tensor with cuda:0 Device"):
+            torch.take_along_dim(t.cpu(), indices.to(D), dim=0)
+        assert torch.take_along_dim(t, indices.to(D), dim=0).is_cuda
 
 
 def test_an_op_through_the_mps_cpu_fallback_takes_cpu_tensors(monkeypatch: pytest.MonkeyPatch) -> None:

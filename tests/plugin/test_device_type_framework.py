@@ -137,7 +137,9 @@ def test_framework_imported_before_activation_is_patched() -> None:
     real_bases = common_device_type.device_type_test_bases
     real_stream_policy = common_utils.CudaNonDefaultStream
     real_flag = common_cuda.TEST_CUDA
+    real_expectation = vars(common_device_type.expectedFailure)["__call__"]
     with td.redirected("cpu", device_count=2):
+        assert vars(common_device_type.expectedFailure)["__call__"] is not real_expectation
         assert common_device_type.CUDATestBase in common_device_type.device_type_test_bases
         assert common_cuda.TEST_CUDA and common_cuda.TEST_MULTIGPU and common_utils.TEST_CUDA
         with common_utils.CudaNonDefaultStream():
@@ -146,3 +148,72 @@ def test_framework_imported_before_activation_is_patched() -> None:
     assert common_device_type.device_type_test_bases is real_bases
     assert common_utils.CudaNonDefaultStream is real_stream_policy
     assert common_cuda.TEST_CUDA is real_flag
+    assert vars(common_device_type.expectedFailure)["__call__"] is real_expectation
+
+
+EXPECTATIONS = """
+import unittest
+import torch
+from torch.testing._internal.common_device_type import (
+    expectedFailureCPU, expectedFailureCUDA, instantiate_device_type_tests, ops)
+from torch.testing._internal.common_utils import TestCase
+from torch.testing._internal.opinfo.core import DecorateInfo, OpInfo, SampleInput
+
+
+def samples(op_info, device, dtype, requires_grad, **kwargs):
+    yield SampleInput(torch.ones(2, device=device, dtype=dtype))
+
+
+def xfail_on(device_type):
+    return DecorateInfo(unittest.expectedFailure, "TestExpect", "test_op", device_type=device_type)
+
+
+passes_but_cuda_xfails = OpInfo("passes_but_cuda_xfails", op=torch.neg, dtypes=(torch.float32,),
+                                sample_inputs_func=samples, decorators=(xfail_on("cuda"),))
+cpu_kernel_fails = OpInfo("cpu_kernel_fails", op=torch.neg, dtypes=(torch.float32,),
+                          sample_inputs_func=samples, decorators=(xfail_on("cpu"),))
+
+
+class TestExpect(TestCase):
+    @expectedFailureCUDA
+    def test_cuda_kernels_fail(self, device):
+        self.assertEqual(torch.ones(1, device=device).item(), 1.0)  # what the target's kernels compute
+
+    @expectedFailureCPU
+    def test_cpu_kernels_fail(self, device):
+        raise RuntimeError("the CPU kernel fails this test")
+
+    @ops([passes_but_cuda_xfails, cpu_kernel_fails])
+    def test_op(self, device, dtype, op):
+        if op.name == "cpu_kernel_fails":
+            raise RuntimeError("the CPU kernel fails this test")
+        sample = next(op.sample_inputs(device, dtype))
+        self.assertEqual(op(sample.input), -torch.ones(2, device=device))
+
+
+instantiate_device_type_tests(TestExpect, globals())
+"""
+
+
+def test_expected_failures_follow_the_kernels_that_run(pytester: pytest.Pytester) -> None:
+    """An emulated CUDA variant runs CPU kernels: CUDA's expected failures are dropped, the CPU's apply."""
+    pytest.importorskip("expecttest")
+    pytester.makepyfile(test_expect=EXPECTATIONS)
+    result = pytester.runpytest_subprocess("--target-device=cpu", "--source-device=cuda", "-v", "-rxX")
+    result.stdout.fnmatch_lines_random([
+        "*TestExpectCUDA::test_cuda_kernels_fail_cuda PASSED*",  # not "expected test to fail, but it passed"
+        "*TestExpectCUDA::test_cpu_kernels_fail_cuda PASSED*",  # the CPU's expectation holds for its kernels
+        "*TestExpectCPU::test_cpu_kernels_fail_cpu PASSED*",
+        "*TestExpectCUDA::test_op_passes_but_cuda_xfails_cuda_float32 PASSED*",  # not an unexpected success
+        "*TestExpectCUDA::test_op_cpu_kernel_fails_cuda_float32 XFAIL*",
+        "*TestExpectCPU::test_op_cpu_kernel_fails_cpu_float32 XFAIL*",
+    ])
+    result.assert_outcomes(passed=6, xfailed=2)
+
+
+def test_expected_failures_unchanged_without_the_plugin(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("expecttest")
+    pytester.makepyfile(test_expect=EXPECTATIONS)
+    result = pytester.runpytest_subprocess("-p", "no:torchdevice", "-v")
+    result.stdout.fnmatch_lines_random(["*TestExpectCPU::test_op_cpu_kernel_fails_cpu_float32 XFAIL*"])
+    result.assert_outcomes(passed=3, xfailed=1)

@@ -101,20 +101,31 @@ def test_a_plugin_can_register_a_target(pytester: pytest.Pytester) -> None:
             def device_name(self):
                 return "Fake GPU"
 
+        CALLS = {"register": 0, "make_backend": 0}
+
+        def make_backend(index):
+            CALLS["make_backend"] += 1
+            return FakeGpu()
+
         def pytest_torchdevice_register_targets(register):
-            register("fakegpu", lambda index: FakeGpu())
+            CALLS["register"] += 1
+            register("fakegpu", make_backend)
     """)
     pytester.makepyfile(test_it="""
         import torch
+        import fakegpu_plugin
 
         def test_runs_on_the_registered_target(target_device):
             assert torch.cuda.get_device_name() == "Fake GPU"
             assert torch.randn(2, device="cuda").is_cuda and target_device.type == "cpu"
+
+        def test_registered_once_and_built_once():
+            assert fakegpu_plugin.CALLS == {"register": 1, "make_backend": 1}
     """)
     pytester.syspathinsert()
     result = pytester.runpytest("-p", "fakegpu_plugin", "--target-device=fakegpu")
     result.stdout.fnmatch_lines(["torchdevice: cuda, mps -> fakegpu (cpu) (from --target-device)"])
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     bad = pytester.runpytest("-p", "fakegpu_plugin", "--target-device=fakegpu2")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*valid choices: cpu, mps, cuda, cuda:N, auto, fakegpu, fakegpu:N*"])
@@ -137,8 +148,8 @@ def test_ini_booleans_accept_the_usual_words(pytester: pytest.Pytester, word: st
     pytester.makeini(f"[pytest]\ntarget_device = cpu\ntorchdevice_strict = {word}\n")
     pytester.makepyfile("""
         def test_strict(torchdevice, pytestconfig):
-            from pytest_torchdevice.fixtures import STATE_KEY
-            assert pytestconfig.stash[STATE_KEY].settings.strict is STRICT
+            from pytest_torchdevice.fixtures import state_of
+            assert state_of(pytestconfig).settings.strict is STRICT
     """.replace("STRICT", str(strict)))
     pytester.runpytest().assert_outcomes(passed=1)
 

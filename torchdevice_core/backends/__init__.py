@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..registry import registered_target
 from ..spec import Target
 from .base import Backend, TimingEvent
 from .cpu import CpuBackend
@@ -14,10 +13,8 @@ __all__ = ["Backend", "CpuBackend", "CudaBackend", "MpsBackend", "TimingEvent", 
 
 def backend_for(target: Target) -> Backend:
     """The backend whose device redirected tensors live on (only used when target type != source type)."""
-    name, _, index = target.spec.partition(":")
-    entry = registered_target(name)
-    if entry is not None:
-        return entry.make_backend(int(index) if index else None)
+    if target.backend is not None:  # a registered target's, built by spec.resolve_target
+        return target.backend
     if target.type == "cpu":
         return CpuBackend()
     if target.type == "mps":

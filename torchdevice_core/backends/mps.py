@@ -6,9 +6,8 @@ import platform
 
 import torch
 
+from ..mps.limits import UNSUPPORTED_DTYPES
 from .base import DeviceEvent
-
-_UNSUPPORTED = {torch.float64, torch.complex128}
 
 
 class MpsBackend:
@@ -52,4 +51,4 @@ class MpsBackend:
         return torch.float16
 
     def supports_dtype(self, dtype: torch.dtype) -> bool:
-        return dtype not in _UNSUPPORTED
+        return dtype not in UNSUPPORTED_DTYPES

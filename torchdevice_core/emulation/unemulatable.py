@@ -46,7 +46,7 @@ UNEMULATABLE: dict[str, str] = {
 }
 
 
-def _raiser(api: str, target: str, why: str, session: Redirection, original: Any = None) -> Any:
+def raiser(api: str, target: str, why: str, session: Redirection, original: Any = None) -> Any:
     def unemulatable(*args: Any, **kwargs: Any) -> Any:
         session.record.refused(api)
         raise UnemulatableError(api, target, why)
@@ -100,12 +100,12 @@ def patches(session: Redirection) -> list[Patch]:
         elif isinstance(current, type):
             replacement = raising_class(api, target, why, session)
         else:
-            replacement = _raiser(api, target, why, session, current)
+            replacement = raiser(api, target, why, session, current)
         out.append(Patch(ns, name, replacement, f"unemulatable: {why}"))
     memory = getattr(ns, "memory", None)
     for name in ("_record_memory_history", "_snapshot", "_dump_snapshot"):
         if memory is not None and hasattr(memory, name):
             api = f"torch.cuda.memory.{name}"
             why = "the CUDA caching allocator's history"
-            out.append(Patch(memory, name, _raiser(api, target, why, session), f"unemulatable: {why}"))
+            out.append(Patch(memory, name, raiser(api, target, why, session), f"unemulatable: {why}"))
     return out

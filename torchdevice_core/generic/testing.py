@@ -11,6 +11,8 @@ Its modules are test code, so they get the emulated answers (``Options.emulated_
 - Modules imported *before* activation computed their flags with the real answers: ``TEST_CUDA``,
   ``TEST_MULTIGPU``, ``CUDA_DEVICE`` and the list of device-type test bases are set to the emulated values
   (modules imported later compute them themselves; a post-import hook patches ``CudaNonDefaultStream``).
+- Expected failures (``expectedFailureCUDA``, ``DecorateInfo(unittest.expectedFailure, device_type=...)``)
+  follow the kernels that run: see ``expectations``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import torch
 from ..importhook import PostImportHook
 from ..patching import Patch
 from ..session import Redirection
+from . import expectations
 
 PACKAGE = "torch.testing._internal"
 COMMON_UTILS = f"{PACKAGE}.common_utils"
 COMMON_CUDA = f"{PACKAGE}.common_cuda"
 COMMON_DEVICE_TYPE = f"{PACKAGE}.common_device_type"
-MODULES = (COMMON_UTILS, COMMON_CUDA, COMMON_DEVICE_TYPE)
+OPINFO_CORE = f"{PACKAGE}.opinfo.core"
+MODULES = (COMMON_UTILS, COMMON_CUDA, COMMON_DEVICE_TYPE, OPINFO_CORE)
 
 
 def _non_default_stream_class(session: Redirection) -> type:
@@ -85,6 +89,9 @@ def module_patches(session: Redirection, module: ModuleType) -> list[Patch]:
             with_cuda.insert(with_cuda.index(cpu_base) + 1 if cpu_base in with_cuda else len(with_cuda), cuda_base)
             out.append(Patch(module, "device_type_test_bases", with_cuda,
                              "computed before activation with the real answer"))
+        out += expectations.device_type_patches(module)
+    elif name == OPINFO_CORE:
+        out += expectations.opinfo_patches(module)
     return out
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import torch
 
-FLOAT64_POLICIES = ("error", "downcast", "cpu")
-UNSUPPORTED_DTYPES = {torch.float64: torch.float32, torch.complex128: torch.complex64}
-FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"
+from ..grammar import FLOAT64_POLICIES as FLOAT64_POLICIES  # re-exported: session.py checks its options
+from ..grammar import MPS_FALLBACK_ENV as FALLBACK_ENV
+from ..grammar import MPS_UNSUPPORTED_DTYPES
+
+UNSUPPORTED_DTYPES = {getattr(torch, name): getattr(torch, to) for name, to in MPS_UNSUPPORTED_DTYPES.items()}
 # dispatch keys of kernels written in other ops (they run wherever those run)
 COMPOSITE_KEYS = ("CompositeExplicitAutograd", "CompositeImplicitAutograd", "CompositeExplicitAutogradNonFunctional")
 _FUNC = re.compile(r"^- func: ([\w.]+)\(")

@@ -13,7 +13,7 @@ import torch
 
 from ..emulation import streams
 from ..emulation.answers import emulated, per_caller
-from ..errors import UnemulatableError
+from ..emulation.unemulatable import raiser
 from ..patching import Patch
 from ..session import Redirection
 
@@ -56,13 +56,6 @@ def patches(session: Redirection) -> list[Patch]:
         session.armed_ledger().empty_cache()
         backend.empty_cache()
 
-    def refuse(name: str, why: str) -> Any:
-        def refused(*args: Any, **kwargs: Any) -> Any:
-            session.record.refused(f"torch.mps.{name}")
-            raise UnemulatableError(f"torch.mps.{name}", target, why)
-
-        return refused
-
     functions: dict[str, Callable[..., Any]] = {
         "synchronize": lambda: backend.synchronize(),
         "manual_seed": manual_seed,
@@ -82,7 +75,9 @@ def patches(session: Redirection) -> list[Patch]:
     out.append(Patch(mps, "Event", streams.build(session, "mps")["Event"], "emulated"))
     for name in ("compile_shader", "load_metallib"):
         if hasattr(mps, name):
-            out.append(Patch(mps, name, refuse(name, "Metal shaders run only on Apple GPUs"), "unemulatable"))
+            why = "Metal shaders run only on Apple GPUs"
+            out.append(Patch(mps, name, raiser(f"torch.mps.{name}", target, why, session, getattr(mps, name)),
+                             "unemulatable"))
     backends_mps = torch.backends.mps
     out += [
         per_caller(session, "is_available", lambda: True, owner=backends_mps, source="mps"),

@@ -17,16 +17,16 @@ from typing import Any
 import torch
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
-from ..patching import Patch
+from ..patching import ItemPatch, Patch
 from ..session import Redirection
 from ..uninitialized import UninitializedTensorMixin, emulated_uninitialized
 
 
-def _allowed_methods(earlier: list[Patch]) -> list[Any]:
+def _allowed_methods(earlier: list[Patch | ItemPatch]) -> list[Any]:
     original = list(UninitializedTensorMixin._allowed_methods)
     extra: list[Any] = []
     for patch in earlier:
-        if patch.owner is not torch.Tensor:
+        if not isinstance(patch, Patch) or patch.owner is not torch.Tensor:
             continue
         before = getattr(torch._C.TensorBase, patch.name, None)
         if before is not None and any(before is m for m in original):
@@ -57,7 +57,7 @@ def _make_new(session: Redirection, base: type) -> Callable[..., Any]:
     return __new__
 
 
-def patches(session: Redirection, earlier: list[Patch]) -> list[Patch]:
+def patches(session: Redirection, earlier: list[Patch | ItemPatch]) -> list[Patch]:
     """``earlier``: the patches collected so far (the Tensor method replacements the list must allow)."""
     out = [Patch(UninitializedTensorMixin, "_allowed_methods", _allowed_methods(earlier),
                  "let lazy modules' uninitialized tensors through the patched Tensor.to/cuda")]

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from ..conversions import emulated_cuda, emulated_to, emulated_type, parse_legacy_type, split_to_args, to_target
-from ..patching import Patch
+from ..handlers import method_routes
+from ..patching import ItemPatch, Patch
 from ..session import Redirection
 from ..tensor import EmulatedTensor, promote
 from ..uninitialized import convert, is_uninitialized
@@ -35,8 +36,8 @@ class PatchedMethod:
     ``_td_method`` is its contract with ``EmulatedTensor.__torch_function__``: under compilation the
     descriptor itself arrives there as ``func`` and is run as the plain method of that name, the device sent
     to the target (``compiling.compiled_method``).  In eager code it arrives there only when torch's C
-    dispatch calls ``Tensor.<name>`` from the class; the activation maps it (and ``fn``) to the handler of
-    the C method it replaces (``handlers.py``).
+    dispatch calls ``Tensor.<name>`` from the class, and ``handlers.method_routes`` maps it (and ``fn``) to
+    the handler of the C method it replaces.
     """
 
     __slots__ = ("__dict__", "fn")
@@ -208,7 +209,7 @@ def _make_record_stream(session: Redirection) -> Callable[..., Any]:
     return record_stream
 
 
-def patches(session: Redirection) -> list[Patch]:
+def patches(session: Redirection) -> list[Patch | ItemPatch]:
     makers: dict[str, Callable[..., Any]] = {
         "to": _make_to(session),
         "type": _make_type(session),
@@ -221,7 +222,9 @@ def patches(session: Redirection) -> list[Patch]:
         makers["pin_memory"] = _make_pin_memory(session)
         makers["record_stream"] = _make_record_stream(session)
         makers["is_pinned"] = is_pinned_patch(session)
-    return [
-        Patch(torch.Tensor, name, PatchedMethod(fn, getattr(_TensorBase, name, None), name), f"redirect Tensor.{name}")
-        for name, fn in makers.items()
-    ]
+    out: list[Patch | ItemPatch] = []
+    for name, fn in makers.items():
+        method = PatchedMethod(fn, getattr(_TensorBase, name, None), name)
+        out.append(Patch(torch.Tensor, name, method, f"redirect Tensor.{name}"))
+        out.extend(method_routes(name, method))
+    return out

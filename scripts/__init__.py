@@ -1,1 +1,0 @@
-"""Developer scripts: the quick start (dev.py) and the torch-versions run (torch_versions.py)."""
