@@ -39,6 +39,7 @@ _grad_set = _grad_descriptor.__set__
 _is_sparse_get = torch._C.TensorBase.is_sparse.__get__  # type: ignore[attr-defined]
 _Parameter = torch.nn.Parameter
 _TensorBase = torch._C.TensorBase
+_mode_enabled = torch._C._is_torch_function_mode_enabled
 _device_getter = _TensorBase.device.__get__
 _return_types = torch.return_types.max.__module__
 # torch.Tensor's binary dunders (__pow__, __rsub__...) are Python wrappers that re-dispatch torch functions and
@@ -110,6 +111,19 @@ class EmulatedTensor(torch.Tensor):
     @property
     def is_sparse(self) -> bool:  # type: ignore[override]
         return bool(_call_disabled(_is_sparse_get, _NO_TYPES, (self,), _NO_KWARGS))
+
+    def backward(self, gradient: Any = None, retain_graph: Any = None, create_graph: bool = False,
+                 inputs: Any = None) -> None:
+        # once per training step: torch's Tensor.backward reaches __torch_function__ through its Python
+        # handle_torch_function (~5 us); this runs what that dispatch runs, autograd with subclass dispatch off
+        if IN_COMPILED[0] or _compiling() or _mode_enabled():
+            return _Tensor.backward(self, gradient, retain_graph, create_graph, inputs)
+        # (no device check: autograd's entry points take gradients of any device, mixing.AUTOGRAD)
+        with _Disable():
+            torch.autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        return None
+
+    backward.__doc__ = _Tensor.backward.__doc__
 
     def get_device(self) -> int:
         if IN_COMPILED[0] or _compiling():

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import torch
 
 import torchdevice_core as td
+from torchdevice_core.tensor import EmulatedTensor
 
 
 @pytest.fixture
@@ -202,3 +204,105 @@ def test_optimizers_take_the_foreach_path_for_emulated_parameters() -> None:
         assert not torch.equal(before, params[0].detach())
         assert type(opt.state[params[0]]["exp_avg"]).__name__ == "CudaTensor"
     assert optimizer_module._foreach_supported_types is supported
+
+
+# ------------------------------------------------------------------------- optimizer kernels without dispatch
+_KERNEL_CASES = {
+    "SGD-momentum": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+    "SGD-momentum-single": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, foreach=False),
+    "SGD-fused": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, fused=True),
+    "Adam": lambda ps: torch.optim.Adam(ps, lr=0.05, amsgrad=True),
+    "Adam-single": lambda ps: torch.optim.Adam(ps, lr=0.05, foreach=False),
+    "Adam-fused": lambda ps: torch.optim.Adam(ps, lr=0.05, fused=True),
+    "AdamW": lambda ps: torch.optim.AdamW(ps, lr=0.05, weight_decay=0.1),
+    "RMSprop": lambda ps: torch.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+    "Adagrad": lambda ps: torch.optim.Adagrad(ps, lr=0.1),
+    "NAdam": lambda ps: torch.optim.NAdam(ps, lr=0.05),
+    "RAdam": lambda ps: torch.optim.RAdam(ps, lr=0.05),
+    "Adamax": lambda ps: torch.optim.Adamax(ps, lr=0.05),
+    "ASGD": lambda ps: torch.optim.ASGD(ps, lr=0.05),
+    "Rprop": lambda ps: torch.optim.Rprop(ps, lr=0.05),
+    "Adadelta": lambda ps: torch.optim.Adadelta(ps, lr=0.5),
+}
+
+
+def _three_steps(make: Callable, device: str) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3).to(device)
+    opt = make(model.parameters())
+    x = torch.randn(8, 4, device=device)
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).square().mean().backward()
+        opt.step()
+    return model, opt
+
+
+def _state(opt: torch.optim.Optimizer) -> list[tuple[str, str, str]]:
+    return [(key, type(v).__name__, str(v.device)) for s in opt.state.values() for key, v in s.items()
+            if isinstance(v, torch.Tensor)]
+
+
+@pytest.mark.parametrize("name", list(_KERNEL_CASES))
+def test_optimizer_kernels_without_dispatch_match_the_dispatching_ones(name: str) -> None:
+    from torchdevice_core.redirect.optim import kernel_targets
+
+    native_model, _ = _three_steps(_KERNEL_CASES[name], "cpu")
+    calls: list[Any] = []
+    with td.redirected("cpu"):
+        fast = [getattr(module, attr) for module, attr in kernel_targets()]
+        for (module, attr), kernel in zip(kernel_targets(), fast, strict=True):
+            setattr(module, attr, kernel.__wrapped__)  # every op of the kernel dispatches, as before
+        try:
+            slow_model, slow_opt = _three_steps(_KERNEL_CASES[name], "cuda")
+        finally:
+            for (module, attr), kernel in zip(kernel_targets(), fast, strict=True):
+                setattr(module, attr, kernel)
+        dispatch = vars(EmulatedTensor)["__torch_function__"]
+
+        def counting(cls: type, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            calls.append(func)
+            return dispatch.__func__(cls, func, types, args, kwargs)
+
+        EmulatedTensor.__torch_function__ = classmethod(counting)  # type: ignore[method-assign, assignment]
+        try:
+            model, opt = _three_steps(_KERNEL_CASES[name], "cuda")
+        finally:
+            EmulatedTensor.__torch_function__ = dispatch  # type: ignore[method-assign]
+        assert _state(opt) == _state(slow_opt)  # state of the same class, on the same device
+        for p, q, n in zip(model.parameters(), slow_model.parameters(), native_model.parameters(), strict=True):
+            assert type(p) is type(q) and p.is_cuda
+            torch.testing.assert_close(p.detach().cpu(), q.detach().cpu())
+            torch.testing.assert_close(p.detach().cpu(), n.detach())
+    assert any(getattr(f, "__name__", "") == "linear" for f in calls)  # the model's ops did dispatch
+    # the update arithmetic did not (what a step still dispatches: _init_group's torch.is_complex checks)
+    assert not [f for f in calls if getattr(f, "__name__", "").startswith(("_foreach", "_fused", "add", "mul"))]
+
+
+def test_an_optimizer_kernel_given_a_real_cpu_state_tensor_still_raises_as_on_cuda(handle: td.Handle) -> None:
+    model = torch.nn.Linear(4, 3).cuda()
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(torch.randn(2, 4, device="cuda")).sum().backward()
+    opt.step()
+    opt.state[model.weight]["exp_avg"] = torch.zeros(3, 4)  # a real CPU tensor
+    with pytest.raises(RuntimeError, match="same device"):
+        opt.step()
+
+
+def test_backward_of_an_emulated_loss_reaches_torch_function_modes(handle: td.Handle) -> None:
+    w = torch.randn(3, device="cuda", requires_grad=True)
+    (w * 2).backward(torch.ones(3, device="cuda"))
+    assert w.grad is not None and w.grad.is_cuda
+    w.grad = None
+    seen: list[Any] = []
+
+    class Spy(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with Spy():
+        (w * 2).sum().backward()
+    assert torch.Tensor.backward in seen
+    assert w.grad is not None and w.grad.is_cuda
+    torch.testing.assert_close(w.grad.cpu(), torch.full((3,), 2.0))

@@ -1,17 +1,129 @@
-"""Optimizers and grad clipping take the path they take on CUDA for emulated parameters.
+"""Optimizers and grad clipping take the path they take on CUDA for emulated parameters, at near-native cost.
 
 ``torch.optim`` defaults to its multi-tensor ``foreach`` kernels only for parameters whose exact type is in
 ``_foreach_supported_types`` (DTensor adds itself there the same way); otherwise it falls back to a
 per-parameter loop.  Listing the emulated classes keeps the CUDA code path, and its speed.
+
+The update kernels themselves (``torch.optim.adam._multi_tensor_adam`` and the other ``_multi_tensor_*``,
+``_single_tensor_*`` and ``_fused_*`` functions of torch's optimizers) run with subclass dispatch off when
+every tensor they are given is on one emulated device: their arithmetic is in place on the parameters and
+the state, so each op would only hand the class back to the object it already has (Adam's foreach kernel is
+7 dispatches per step).  A tensor the kernel stores into one of its list arguments (SGD's first momentum
+buffers) is given the class afterwards, as the dispatch would have.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Iterator
+from operator import is_not
+from typing import Any
+
+import torch
 import torch.optim.optimizer as _optimizer
 import torch.utils._foreach_utils as _foreach_utils
+from torch._C import DisableTorchFunctionSubclass as _Disable
 
+from ..active_state import IN_COMPILED
+from ..gaps import target_gap
 from ..patching import Patch
 from ..session import Redirection
+from ..tensor import EmulatedTensor, promote
+from .compiling import is_compiling as _compiling
+
+_Tensor = torch.Tensor
+_Parameter = torch.nn.Parameter
+# torch.optim modules whose update kernels are module-level functions looked up at each step
+_KERNEL_MODULES = ("adadelta", "adagrad", "adam", "adamax", "asgd", "nadam", "radam", "rmsprop", "rprop", "sgd",
+                   "_adafactor")
+_KERNEL_PREFIXES = ("_multi_tensor_", "_single_tensor_", "_fused_")
+_NOT_TENSORS = frozenset({type(None), bool, int, float, str, torch.dtype, torch.device})
+_ALLOWED: dict[type, frozenset[type]] = {}  # emulated class -> the argument types of a one-device call
+
+
+def _one_device(args: tuple, kwargs: dict) -> type[EmulatedTensor] | None:
+    """The emulated class every tensor argument has (0-dim plain tensors allowed: Adam's CPU ``step``, as on
+    CUDA), or None: then the kernel dispatches as usual (and mixed devices raise as they do there)."""
+    types = set(map(type, kwargs.values()))
+    for a in args:
+        ta = type(a)
+        if ta is list or ta is tuple:
+            types.update(map(type, a))  # (C-level loops: a step passes dozens of tensors)
+        else:
+            types.add(ta)
+    cls: Any = None
+    for t in types:
+        if issubclass(t, EmulatedTensor):
+            cls = t._td_tensor_class
+            break
+    if cls is None:
+        return None
+    allowed = _ALLOWED.get(cls)
+    if allowed is None:
+        allowed = _ALLOWED[cls] = _NOT_TENSORS | {cls, cls._td_param_class}
+    if types <= allowed:
+        return cls
+    for t in types - allowed:
+        if t is not _Tensor and t is not _Parameter and issubclass(t, _Tensor):
+            return None  # another device, or another subclass: its own dispatch decides
+    # plain tensors: only 0-dim ones (a CPU scalar is a valid operand on CUDA too)
+    return cls if all(map(_scalar_or_emulated, _tensors(args, kwargs))) else None
+
+
+def _tensors(args: tuple, kwargs: dict) -> Iterator[Any]:
+    for a in (*args, *kwargs.values()):
+        if type(a) is list or type(a) is tuple:
+            yield from a
+        else:
+            yield a
+
+
+def _scalar_or_emulated(t: Any) -> bool:
+    return not (type(t) is _Tensor or type(t) is _Parameter) or t.dim() == 0
+
+
+def undispatched(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """``kernel`` run with subclass dispatch off where its tensors are on one emulated device."""
+    # See Note [optimizer kernels without dispatch]
+    def run(*args: Any, **kwargs: Any) -> Any:
+        cls = None if IN_COMPILED[0] or _compiling() else _one_device(args, kwargs)
+        if cls is None:
+            return kernel(*args, **kwargs)
+        lists = [(a, a[:]) for a in args if type(a) is list]
+        try:
+            with _Disable():
+                out = kernel(*args, **kwargs)
+        except (NotImplementedError, RuntimeError) as exc:
+            gap = target_gap(exc)
+            if gap is None:
+                raise
+            raise gap from exc
+        for now, before in lists:  # what the kernel stored there was made from emulated tensors: emulated
+            if len(now) != len(before) or any(map(is_not, now, before)):
+                for i, t in enumerate(now):
+                    if type(t) is _Tensor and (i >= len(before) or t is not before[i]):
+                        promote(t, cls)
+        return out
+
+    run.__name__ = run.__qualname__ = kernel.__name__
+    run.__doc__ = kernel.__doc__
+    run.__wrapped__ = kernel  # type: ignore[attr-defined]
+    return run
+
+
+def kernel_targets() -> list[tuple[Any, str]]:
+    """(module, name) of every update kernel of torch's optimizers."""
+    out = []
+    for name in _KERNEL_MODULES:
+        try:
+            module = importlib.import_module(f"torch.optim.{name}")
+        except ImportError:  # (a torch without this optimizer)
+            continue
+        for attr, value in vars(module).items():
+            if attr.startswith(_KERNEL_PREFIXES) and callable(value) and getattr(value, "__module__", "") == \
+                    module.__name__:
+                out.append((module, attr))
+    return out
 
 
 def patches(session: Redirection) -> list[Patch]:
@@ -21,9 +133,13 @@ def patches(session: Redirection) -> list[Patch]:
     for slot in range(len(session.slots)):
         cls = session.slot_class(slot, count=False)
         classes += [cls, cls._td_param_class]
-    return [
+    out = [
         Patch(_optimizer, "_foreach_supported_types", [*_optimizer._foreach_supported_types, *classes],
               "foreach optimizers for emulated parameters"),
         Patch(_foreach_utils, "_foreach_supported_types", [*_foreach_utils._foreach_supported_types, *classes],
               "foreach grad clipping for emulated tensors"),
     ]
+    for module, name in kernel_targets():
+        out.append(Patch(module, name, undispatched(getattr(module, name)),
+                         "optimizer kernels on one emulated device run without subclass dispatch"))
+    return out
