@@ -60,7 +60,7 @@ def check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dic
 
 def device_mismatch(cls: type[EmulatedTensor], other: torch.Tensor) -> RuntimeError:
     both = isinstance(other, EmulatedTensor)
-    other_dev = other._td_device if isinstance(other, EmulatedTensor) else real_device(other)
+    other_dev = _device_of(other)
     active = ACTIVE[0]
     where = f"emulated on {active.target.device}" if active else "emulated"
     which = (f"the {cls._td_device} and {other_dev} tensors are both {where}" if both else
