@@ -14,14 +14,15 @@ from .active_state import ACTIVE
 from .errors import TargetGapError
 
 # torch's AT_DISPATCH error: "\"<name>\" not implemented for '<ScalarType>'"
-_NOT_IMPLEMENTED_FOR = re.compile(r'"(?P<op>[\w:.]+)" not implemented for \'(?P<dtype>\w+)\'')
+# (patterns as strings: ``re`` compiles each once, when first used, not at import)
+_NOT_IMPLEMENTED_FOR = r'"(?P<op>[\w:.]+)" not implemented for \'(?P<dtype>\w+)\''
 
 
 def target_gap(exc: BaseException) -> TargetGapError | None:
     """The ``TargetGapError`` for ``exc`` when it is a dtype-kernel gap of the active target, else None."""
     if isinstance(exc, TargetGapError):
         return None  # already converted by an inner op: let it through as it is
-    match = _NOT_IMPLEMENTED_FOR.search(str(exc))
+    match = re.search(_NOT_IMPLEMENTED_FOR, str(exc))
     active = ACTIVE[0]
     if match is None or active is None or active.native:
         return None

@@ -11,8 +11,9 @@ import os
 import sys
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .records import Record, field
 
 Kind = Literal["redirected", "emulated", "refused", "mps", "source", "target_gap"]
 KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps", "source", "target_gap")
@@ -37,8 +38,7 @@ def _call_site() -> str:
     return "<unknown>"
 
 
-@dataclass
-class RecordSnapshot:
+class RecordSnapshot(Record, frozen=False):
     """An immutable copy of the counters, to diff one test's activity against the session's."""
 
     counts: dict[tuple[Kind, str], int] = field(default_factory=dict)
