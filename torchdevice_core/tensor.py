@@ -61,6 +61,7 @@ class EmulatedTensor(torch.Tensor):
     _td_type: ClassVar[str]
     _td_tensor_class: ClassVar[type[EmulatedTensor]]
     _td_param_class: ClassVar[type[EmulatedTensor]]
+    _td_own_types: ClassVar[frozenset[type]]  # {tensor class, parameter class}: one device's exact types
     _td_uninitialized_base: ClassVar[type | None] = None  # set on the lazy modules' twins (uninitialized.py)
 
     @property
@@ -226,6 +227,7 @@ def emulated_class(source: str, index: int, slot: int | None = None) -> type[Emu
     pcls: Any = type(f"{source.capitalize()}Parameter", (EmulatedParameterMixin, tcls, _Parameter), dict(attrs))
     tcls._td_tensor_class = pcls._td_tensor_class = tcls
     tcls._td_param_class = pcls._td_param_class = pcls
+    tcls._td_own_types = pcls._td_own_types = frozenset({tcls, pcls})
     _CLASSES[(source, index, slot)] = tcls
     return tcls
 
