@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -52,24 +53,62 @@ def unemulatable_as_skip(item: pytest.Item, state: PluginState) -> Generator[Non
     try:
         return (yield)
     except BaseException as exc:
-        from torchdevice_core.errors import TargetGapError, UnemulatableError
-
-        gap = in_chain(exc, TargetGapError)
-        if gap is not None:  # the target lacks a kernel the source device has: skip, or fail when strict
-            if state.settings.strict:
-                raise
-            raise pytest.skip.Exception(f"torchdevice: {gap.reason}", _use_item_location=True) from None
-        error = in_chain(exc, UnemulatableError)
-        if error is None:
+        replacement = judge(exc, item, state)
+        if replacement is None:
+            item.stash[_JUDGED_KEY] = exc
             raise
-        decision = item.config.hook.pytest_torchdevice_unemulatable(item=item, error=error)
-        if decision is None:
-            decision = "fail" if state.settings.strict else "skip"
-        if decision == "skip":
-            raise pytest.skip.Exception(f"torchdevice: {error}", _use_item_location=True) from None
-        if decision == "xfail":
-            raise pytest.xfail.Exception(f"torchdevice: {error}") from None
-        raise
+        raise replacement from None
+
+
+_JUDGED_KEY = pytest.StashKey[BaseException]()  # the last exception judged and left to fail
+
+
+def judge(exc: BaseException, item: pytest.Item, state: PluginState) -> BaseException | None:
+    """What an unemulatable API or a target gap in ``exc`` makes of the test: pytest's skip or xfail exception
+    with the reason, or None when it stays as it is (not ours, strict, or the hook said "fail")."""
+    from torchdevice_core.errors import TargetGapError, UnemulatableError
+
+    gap = in_chain(exc, TargetGapError)
+    if gap is not None:  # the target lacks a kernel the source device has: skip, or fail when strict
+        if state.settings.strict:
+            return None
+        return pytest.skip.Exception(f"torchdevice: {gap.reason}", _use_item_location=True)
+    error = in_chain(exc, UnemulatableError)
+    if error is None:
+        return None
+    decision = item.config.hook.pytest_torchdevice_unemulatable(item=item, error=error)
+    if decision is None:
+        decision = "fail" if state.settings.strict else "skip"
+    if decision == "skip":
+        return pytest.skip.Exception(f"torchdevice: {error}", _use_item_location=True)
+    if decision == "xfail":
+        return pytest.xfail.Exception(f"torchdevice: {error}")
+    return None
+
+
+def judge_caught(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
+                 state: PluginState) -> None:
+    """The same judgement for an exception the test's framework caught before it reached ``pytest_runtest_call``:
+    a ``unittest.TestCase`` records it itself, and pytest's unittest plugin hands it to the report as
+    ``call.excinfo``. The report and ``call.excinfo`` become what the skip (or xfail) would have made."""
+    excinfo = call.excinfo
+    if excinfo is None or call.when != "call" or item.stash.get(_JUDGED_KEY, None) is excinfo.value:
+        return
+    if excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        return
+    replacement = judge(excinfo.value, item, state)
+    if replacement is None:
+        return
+    try:
+        raise replacement from None
+    except BaseException:
+        call.excinfo = pytest.ExceptionInfo.from_current()
+    report.outcome = "skipped"
+    if isinstance(replacement, pytest.xfail.Exception):
+        report.wasxfail = str(replacement)  # its msg: what pytest's skipping plugin makes of xfail()
+    else:
+        path, line = item.reportinfo()[:2]
+        report.longrepr = (os.fspath(path), (line or 0) + 1, f"Skipped: {replacement}")
 
 
 def in_chain(exc: BaseException, kind: type[E]) -> E | None:
@@ -99,6 +138,7 @@ def amend_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
                  state: PluginState) -> None:
     """A pass that caught a refused API's error says nothing (skip it, fail when strict); teardown carries the
     test's record for the JSON report."""
+    judge_caught(item, call, report, state)
     causes.remember(item, call)
     if call.when == "call" and report.passed and not hasattr(report, "wasxfail"):
         diff = record_since_start(item, state)
