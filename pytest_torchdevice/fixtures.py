@@ -101,8 +101,12 @@ def target_device(request: pytest.FixtureRequest) -> Any:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _torchdevice_device(request: pytest.FixtureRequest) -> Iterator[Any]:
+DEVICE_PARAMETER = "_torchdevice_device"
+"""The autouse fixture the ``devices`` marker parametrizes (indirectly); underscored: not for tests to ask for."""
+
+
+@pytest.fixture(autouse=True, name=DEVICE_PARAMETER)
+def device_parameter(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Carries the ``devices`` marker's parameter: switches the target for this one test."""
     param = getattr(request, "param", None)
     state = state_of(request.config)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from . import ci, hooks, markers, pertest, runconfig
-from .fixtures import PLUGIN_NAME, _torchdevice_device, target_device, torchdevice
+from .fixtures import DEVICE_PARAMETER, PLUGIN_NAME, device_parameter, target_device, torchdevice
 from .options import add_options, read_settings
 from .runtime import PluginState
 from .startup import (
@@ -34,7 +34,7 @@ from .startup import (
 from .summary import Collector
 from .xdist import WORKERINPUT_KEY, XdistHooks, env_worker
 
-__all__ = ["PLUGIN_NAME", "TorchDevicePlugin", "_torchdevice_device", "target_device", "torchdevice"]
+__all__ = ["PLUGIN_NAME", "TorchDevicePlugin", "device_parameter", "target_device", "torchdevice"]
 
 _FALLBACK_WARNING = re.compile(r"The operator '([\w:.]+)' is not currently supported on the MPS backend")
 
@@ -66,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     devices = markers.devices_of(metafunc.definition)
     if devices:
-        metafunc.parametrize("_torchdevice_device", devices, ids=list(devices), indirect=True)
+        metafunc.parametrize(DEVICE_PARAMETER, devices, ids=list(devices), indirect=True)
 
 
 class TorchDevicePlugin:
@@ -130,7 +130,7 @@ class TorchDevicePlugin:
         current = self.state.current
         for item in items:
             callspec = getattr(item, "callspec", None)
-            param = callspec.params.get("_torchdevice_device") if callspec is not None else None
+            param = callspec.params.get(DEVICE_PARAMETER) if callspec is not None else None
             markers.apply(item, param or current, lambda: cuda_count() > 0)
         markers.raise_errors(config)
 

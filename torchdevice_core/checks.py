@@ -18,7 +18,6 @@ from .tensor import EmulatedTensor, real_device
 
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
-_ONE_DEVICE: dict[type, frozenset[type]] = {}  # emulated class -> the exact types of its tensors and parameters
 
 
 def _mismatched(cls: type[EmulatedTensor], a: Any) -> bool:
@@ -42,10 +41,7 @@ def check_devices(cls: type[EmulatedTensor], func: Any, args: tuple, kwargs: dic
         if ta is cls or ta is pcls:  # the common case, without a call (this runs on every op)
             continue
         if ta is list or ta is tuple:
-            same = _ONE_DEVICE.get(cls)
-            if same is None:
-                same = _ONE_DEVICE[cls] = frozenset({cls, pcls})
-            if same.issuperset(map(type, a)):  # a foreach list on one device: a C-level loop
+            if cls._td_own_types.issuperset(map(type, a)):  # a foreach list on one device: a C-level loop
                 continue
             for b in a:
                 if isinstance(b, _Tensor) and _mismatched(cls, b):

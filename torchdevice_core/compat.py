@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
 
 from .errors import UnsupportedTorchError
+from .records import Record
 
 SUPPORTED = ">=2.13"
 """The torch range pyproject.toml declares: the releases `scripts/torch_versions.py` saw pass."""
 
 
-@dataclass(frozen=True)
-class Internal:
+class Internal(Record):
     """One name inside torch: ``module`` (imported) and a dotted attribute path in it."""
 
     module: str

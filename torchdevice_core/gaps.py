@@ -15,10 +15,11 @@ from .active_state import ACTIVE
 from .errors import TargetGapError
 
 # torch's AT_DISPATCH error: "\"<name>\" not implemented for '<ScalarType>'"
-_NOT_IMPLEMENTED_FOR = re.compile(r'"(?P<op>[\w:.]+)" not implemented for \'(?P<dtype>\w+)\'')
+# (patterns as strings: ``re`` compiles each once, when first used, not at import)
+_NOT_IMPLEMENTED_FOR = r'"(?P<op>[\w:.]+)" not implemented for \'(?P<dtype>\w+)\''
 # a CPU kernel's own refusal of a dtype family the CUDA kernel takes ("nansum on CPU does not support complex
 # inputs"): the message names the family, not the dtype
-_CPU_DOES_NOT_SUPPORT = re.compile(r"(?P<op>\w+) on CPU does not support (?P<dtype>complex) inputs")
+_CPU_DOES_NOT_SUPPORT = r"(?P<op>\w+) on CPU does not support (?P<dtype>complex) inputs"
 
 
 def target_gap(exc: BaseException) -> TargetGapError | None:
@@ -26,7 +27,7 @@ def target_gap(exc: BaseException) -> TargetGapError | None:
     if isinstance(exc, TargetGapError):
         return None  # already converted by an inner op: let it through as it is
     text = str(exc)
-    match = _NOT_IMPLEMENTED_FOR.search(text) or _CPU_DOES_NOT_SUPPORT.search(text)
+    match = re.search(_NOT_IMPLEMENTED_FOR, text) or re.search(_CPU_DOES_NOT_SUPPORT, text)
     active = ACTIVE[0]
     if match is None or active is None or active.native:
         return None

@@ -21,7 +21,7 @@ TARGET_ENV = "PYTEST_TARGET_DEVICE"  # the plugin's target when --target-device 
 SUBPROCESS_ENV = "TORCHDEVICE_SUBPROCESS"  # the redirection subprocesses activate (JSON), set by the plugin
 MPS_FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"  # torch's own: "1" runs ops without an MPS kernel on the CPU
 
-TARGET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # what a registered target may be called
+TARGET_NAME = r"^[a-z][a-z0-9_]*$"  # what a registered target may be called (a pattern)
 _SPEC = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
 
 

@@ -12,11 +12,10 @@ routes ``where`` on MPS to the generic ``where_self_out``, so CUDA and MPS follo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import Record
 
 
-@dataclass(frozen=True)
-class MixingRule:
+class MixingRule(Record):
     what: str
     torch_source: str
     ops: frozenset[str] = frozenset()

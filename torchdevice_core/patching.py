@@ -120,17 +120,17 @@ class Patcher:
         """How many changes are in effect: ``undo_to(depth)`` takes back everything made after this."""
         return len(self._stack)
 
-    def _claim(self, owner: Any, key: Any, what: str) -> tuple[int, Any]:
+    def _claim(self, owner: Any, key: Any, what: str | Patch) -> tuple[int, Any]:
         claim = (id(owner), key)
-        if claim in self._keys:
-            raise ValueError(f"{what} is patched twice")
+        if claim in self._keys:  # (a Patch's qualname is only worked out for this message: ~300 per activation)
+            raise ValueError(f"{what.qualname if isinstance(what, Patch) else what} is patched twice")
         return claim
 
     def apply(self, patch: Patch | ItemPatch) -> Any:
         """Apply an attribute or item patch; returns what was there before (or ``MISSING``)."""
         if isinstance(patch, ItemPatch):
             return self.setitem(patch.mapping, patch.key, patch.value, patch.why)
-        claim = self._claim(patch.owner, patch.name, patch.qualname)
+        claim = self._claim(patch.owner, patch.name, patch)
         original = vars(patch.owner).get(patch.name, MISSING)
         if original is MISSING and not isinstance(patch.owner, type) and hasattr(patch.owner, patch.name):
             original = getattr(patch.owner, patch.name)  # config-module style objects keep values elsewhere

@@ -8,14 +8,13 @@ each board (memory as ``total_memory`` reports it: the usable bytes, slightly un
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import Record
 
 GiB = 1024**3
 MiB = 1024**2
 
 
-@dataclass(frozen=True)
-class DeviceProfile:
+class DeviceProfile(Record):
     name: str
     capability: tuple[int, int]
     total_memory: int

@@ -1,6 +1,8 @@
 """What was redirected or emulated, how often, and (only when asked) from where.
 
-Counting is a dict increment on the hot path; call sites cost a frame walk and are off unless requested.
+Counting is a dict increment; the factories' hot path bumps a one-element list instead (a ``cell``, ~0.4 us
+cheaper than a ``Counter`` key), folded into the counts whenever they are read.  Call sites cost a frame walk
+and are off unless requested.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ import os
 import sys
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .records import Record, field
 
 Kind = Literal["redirected", "emulated", "refused", "mps", "source", "target_gap"]
 KINDS: tuple[Kind, ...] = ("redirected", "emulated", "refused", "mps", "source", "target_gap")
@@ -35,8 +38,7 @@ def _call_site() -> str:
     return "<unknown>"
 
 
-@dataclass
-class RecordSnapshot:
+class RecordSnapshot(Record, frozen=False):
     """An immutable copy of the counters, to diff one test's activity against the session's."""
 
     counts: dict[tuple[Kind, str], int] = field(default_factory=dict)
@@ -85,14 +87,28 @@ class RedirectRecord:
     """Counters per (kind, api); call sites per (kind, api) when ``call_sites`` is on."""
 
     def __init__(self, call_sites: bool = False) -> None:
-        self.counts: Counter[tuple[Kind, str]] = Counter()
+        self._counts: Counter[tuple[Kind, str]] = Counter()
+        self._cells: dict[tuple[Kind, str], list[int]] = {}
         self.sites: dict[tuple[Kind, str], Counter[str]] = {}
         self.call_sites = call_sites
         self._lock = threading.Lock()
 
+    @property
+    def counts(self) -> Counter[tuple[Kind, str]]:
+        """Every counter, the cells' included (the cells are emptied into it)."""
+        for key, cell in self._cells.items():
+            if cell[0]:
+                n, cell[0] = cell[0], 0
+                self._counts[key] += n
+        return self._counts
+
+    def cell(self, kind: Kind, api: str) -> list[int]:
+        """A counter for a hot path: ``cell[0] += 1`` counts one ``(kind, api)`` hit."""
+        return self._cells.setdefault((kind, api), [0])
+
     def hit(self, kind: Kind, api: str) -> None:
         key = (kind, api)
-        self.counts[key] += 1
+        self._counts[key] += 1
         if self.call_sites:
             site = _call_site()
             with self._lock:
@@ -113,5 +129,7 @@ class RedirectRecord:
 
     def clear(self) -> None:
         with self._lock:
-            self.counts.clear()
+            self._counts.clear()
+            for cell in self._cells.values():
+                cell[0] = 0
             self.sites.clear()

@@ -8,6 +8,7 @@ module imports nothing heavy: the pytest plugin consults it while parsing the co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -29,7 +30,7 @@ _TARGETS: dict[str, RegisteredTarget] = {}
 def register_target(name: str, make_backend: Callable[[int | None], Any],
                     is_available: Callable[[], bool] = lambda: True) -> None:
     """Add (or replace) target ``name``; ``make_backend(index)`` gets the ``:N`` index or None."""
-    if not isinstance(name, str) or not grammar.TARGET_NAME.match(name) or name in grammar.BUILTIN_TARGETS:
+    if not isinstance(name, str) or not re.match(grammar.TARGET_NAME, name) or name in grammar.BUILTIN_TARGETS:
         raise ValueError(f"{name!r} cannot be registered as a target: use a new lowercase identifier, not one of "
                          f"{', '.join(grammar.BUILTIN_TARGETS)}")
     _TARGETS[name] = RegisteredTarget(name, make_backend, is_available)

@@ -7,7 +7,6 @@ consults it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,6 +18,7 @@ from .mps.limits import FLOAT64_POLICIES, UNSUPPORTED_DTYPES, float64_error
 from .patching import Patch, Patcher
 from .profiles import DeviceProfile, get_profile
 from .record import RedirectRecord
+from .records import Record
 from .spec import SOURCE_TYPES, Target
 from .tensor import EmulatedTensor, emulated_class
 
@@ -26,8 +26,7 @@ _CURRENT = -1  # cache marker: "the current virtual device" (a bare "cuda")
 _CACHE_LIMIT = 4096
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(Record):
     """How the emulation behaves. Defaults aim at "a CUDA test passes here iff it passes on one GPU"."""
 
     device_count: int = 1

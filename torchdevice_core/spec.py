@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 
 from .errors import TargetSpecError, TargetUnavailableError
 from .grammar import SOURCE_CHOICES, SOURCE_TYPES, TARGET_CHOICES
+from .records import Record, field
 from .registry import normalise_target, registered_target, target_choices, target_names
 
 __all__ = ["SOURCE_CHOICES", "SOURCE_TYPES", "TARGET_CHOICES", "HardwareProbe", "RealProbe", "Target",
@@ -61,8 +61,7 @@ def _registered_available(name: str) -> bool:
     return entry is not None and bool(entry.is_available())
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Record):
     """A resolved target: the spec as given and the real device tensors will live on.
 
     ``backend`` is the one a registered target's ``make_backend`` built while resolving (None for built-ins):

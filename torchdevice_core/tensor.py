@@ -26,8 +26,9 @@ from torch._C import DisableTorchFunctionSubclass as _Disable
 
 from .active_state import ACTIVE, CHECKS, HANDLERS, IN_COMPILED, LEDGER, TARGET, WRAPPER_IDENTITY
 from .gaps import target_gap as _target_gap
+from .redirect.compiling import COMPILER as _COMPILER
 from .redirect.compiling import compiled_method as _compiled_method
-from .redirect.compiling import is_compiling as _compiling
+from .redirect.compiling import dynamo_compiling as _dynamo
 
 _Tensor = torch.Tensor
 _call_disabled = torch._C._disabled_torch_function_impl
@@ -46,8 +47,8 @@ _return_types = torch.return_types.max.__module__
 # turn TypeError into NotImplemented; inside dynamo's eager fallback that re-dispatch fails, so under
 # compilation the C function they wrap is called directly.
 _DUNDER_WRAPPER_CODE = getattr(torch.Tensor.__pow__, "__code__", None)
-# (Below, ``IN_COMPILED[0] or _compiling()`` is ``redirect.compiling.compiling()`` written out: these run on
-# every op and attribute read of an emulated tensor, where the call would cost ~50 ns each time.)
+# (Below, ``IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag`` is ``redirect.compiling.compiling()``
+# written out: these run on every op and attribute read of an emulated tensor, where the call would cost ~50 ns.)
 
 
 class EmulatedTensor(torch.Tensor):
@@ -60,30 +61,33 @@ class EmulatedTensor(torch.Tensor):
     _td_type: ClassVar[str]
     _td_tensor_class: ClassVar[type[EmulatedTensor]]
     _td_param_class: ClassVar[type[EmulatedTensor]]
+    _td_own_types: ClassVar[frozenset[type]]  # {tensor class, parameter class}: one device's exact types
     _td_uninitialized_base: ClassVar[type | None] = None  # set on the lazy modules' twins (uninitialized.py)
 
     @property
     def device(self) -> torch.device:  # type: ignore[override]
-        if IN_COMPILED[0] or _compiling():
+        if IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag:
             return TARGET[0] or real_device(self)
         return self._td_device
 
     @property
     def is_cuda(self) -> bool:  # type: ignore[override]
         # compiled code first: dynamo refuses to trace reads of the class attributes below
-        if IN_COMPILED[0] or _compiling():
+        if IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag:
             return TARGET[0] is not None and TARGET[0].type == "cuda"
         return self._td_type == "cuda"
 
     @property
     def is_mps(self) -> bool:  # type: ignore[override]
-        if IN_COMPILED[0] or _compiling():
+        if IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag:
             return TARGET[0] is not None and TARGET[0].type == "mps"
         return self._td_type == "mps"
 
     @property
     def is_cpu(self) -> bool:  # type: ignore[override]
-        return bool(IN_COMPILED[0] or _compiling()) and (TARGET[0] or real_device(self)).type == "cpu"
+        if IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag:
+            return (TARGET[0] or real_device(self)).type == "cpu"
+        return False
 
     # ``.grad`` and ``.is_sparse`` are read dozens of times per optimizer step: as properties of the class
     # they cost a Python call instead of a __torch_function__ dispatch (~3 us each, measured)
@@ -92,7 +96,7 @@ class EmulatedTensor(torch.Tensor):
         # (torch's C helper, also while compiling: dynamo cannot trace into it and breaks the graph, where
         # reading the C getter itself would send it back to this property, endlessly)
         grad = _call_disabled(_grad_get, _NO_TYPES, (self,), _NO_KWARGS)
-        if type(grad) is _Tensor and not (IN_COMPILED[0] or _compiling()):
+        if type(grad) is _Tensor and not (IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag):
             # made by autograd in C++: give the very object its emulated class
             promote(grad, self._td_tensor_class)
         return grad
@@ -100,7 +104,7 @@ class EmulatedTensor(torch.Tensor):
     @grad.setter
     def grad(self, value: Any) -> None:
         if CHECKS[0] is not None and (type(value) is _Tensor or type(value) is _Parameter) and not (
-            IN_COMPILED[0] or _compiling()
+            IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag
         ):
             raise RuntimeError(
                 f"assigned grad has data located on a different device (a real {real_device(value)} tensor for "
@@ -116,7 +120,7 @@ class EmulatedTensor(torch.Tensor):
                  inputs: Any = None) -> None:
         # once per training step: torch's Tensor.backward reaches __torch_function__ through its Python
         # handle_torch_function (~5 us); this runs what that dispatch runs, autograd with subclass dispatch off
-        if IN_COMPILED[0] or _compiling() or _mode_enabled():
+        if IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag or _mode_enabled():
             return _Tensor.backward(self, gradient, retain_graph, create_graph, inputs)
         # (no device check: autograd's entry points take gradients of any device, mixing.AUTOGRAD)
         with _Disable():
@@ -126,7 +130,7 @@ class EmulatedTensor(torch.Tensor):
     backward.__doc__ = _Tensor.backward.__doc__
 
     def get_device(self) -> int:
-        if IN_COMPILED[0] or _compiling():
+        if IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag:
             target = TARGET[0]
             return -1 if target is None or target.type == "cpu" else (target.index or 0)
         return self._td_index
@@ -144,7 +148,7 @@ class EmulatedTensor(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         # The hot path of every op on a redirected tensor: keep it flat (each attribute lookup shows up).
-        if IN_COMPILED[0] or _compiling():
+        if IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag:
             if getattr(func, "__code__", None) is _DUNDER_WRAPPER_CODE:
                 func = func.__wrapped__
             method = getattr(func, "_td_method", None)
@@ -223,6 +227,7 @@ def emulated_class(source: str, index: int, slot: int | None = None) -> type[Emu
     pcls: Any = type(f"{source.capitalize()}Parameter", (EmulatedParameterMixin, tcls, _Parameter), dict(attrs))
     tcls._td_tensor_class = pcls._td_tensor_class = tcls
     tcls._td_param_class = pcls._td_param_class = pcls
+    tcls._td_own_types = pcls._td_own_types = frozenset({tcls, pcls})
     _CLASSES[(source, index, slot)] = tcls
     return tcls
 

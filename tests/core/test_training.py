@@ -289,6 +289,40 @@ def test_an_optimizer_kernel_given_a_real_cpu_state_tensor_still_raises_as_on_cu
         opt.step()
 
 
+_TWO_GPU_OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "ASGD", "Adadelta",
+                       "Rprop"]
+
+
+def _train_two_layers(name: str, second: str, **options: Any) -> tuple[torch.Tensor, torch.Tensor, set[str]]:
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(4, 4).to("cuda:0"), torch.nn.Linear(4, 4).to(second)
+    params = [*a.parameters(), *b.parameters()]
+    opt = getattr(torch.optim, name)(params, lr=0.1, **(dict(momentum=0.9) if name == "SGD" else {}), **options)
+    for _ in range(2):
+        opt.zero_grad()
+        loss = a(torch.randn(2, 4, device="cuda:0")).sum() + b(torch.randn(2, 4, device=second)).sum().to("cuda:0")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    state = {str(v.device) for s in opt.state.values() for v in s.values() if torch.is_tensor(v) and v.dim()}
+    return a.weight.detach().cpu(), b.weight.detach().cpu(), state
+
+
+@pytest.mark.parametrize("options", [{}, {"foreach": False}, {"fused": True}], ids=["default", "for-loop", "fused"])
+@pytest.mark.parametrize("name", _TWO_GPU_OPTIMIZERS)
+def test_one_optimizer_over_two_emulated_gpus_steps_each_on_its_own(name: str, options: dict) -> None:
+    # torch groups foreach tensors by real device, where both emulated GPUs are the one CPU: unsplit, the
+    # foreach kernel saw cuda:0 and cuda:1 tensors in one list and raised a device mismatch CUDA never raises
+    if options.get("fused") and name not in ("SGD", "Adam", "AdamW", "Adagrad"):
+        pytest.skip(f"{name} has no fused implementation")
+    with td.redirected("cpu", device_count=2):
+        one_a, one_b, _ = _train_two_layers(name, "cuda:0", **options)
+        two_a, two_b, state = _train_two_layers(name, "cuda:1", **options)
+    torch.testing.assert_close(two_a, one_a)
+    torch.testing.assert_close(two_b, one_b)
+    assert state == {"cuda:0", "cuda:1"}  # (each parameter's state on its own device)
+
+
 def test_backward_of_an_emulated_loss_reaches_torch_function_modes(handle: td.Handle) -> None:
     w = torch.randn(3, device="cuda", requires_grad=True)
     (w * 2).backward(torch.ones(3, device="cuda"))

@@ -22,7 +22,7 @@ from ..grammar import MPS_UNSUPPORTED_DTYPES
 UNSUPPORTED_DTYPES = {getattr(torch, name): getattr(torch, to) for name, to in MPS_UNSUPPORTED_DTYPES.items()}
 # dispatch keys of kernels written in other ops (they run wherever those run)
 COMPOSITE_KEYS = ("CompositeExplicitAutograd", "CompositeImplicitAutograd", "CompositeExplicitAutogradNonFunctional")
-_FUNC = re.compile(r"^- func: ([\w.]+)\(")
+_FUNC = r"^- func: ([\w.]+)\("  # (compiled by ``re`` when first used)
 
 
 def native_functions_yaml() -> Path | None:
@@ -42,7 +42,7 @@ def parse_native_functions(text: str) -> dict[str, tuple[set[str], str | None]]:
     delegate: str | None = None
     in_dispatch = False
     for line in [*text.splitlines(), "- func: _end_()"]:
-        match = _FUNC.match(line)
+        match = re.match(_FUNC, line)
         if match:
             if name is not None:
                 ops[name] = (keys, delegate)

@@ -28,17 +28,17 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..records import Record, field
+
 DATA_DIR = Path(__file__).parent / "data"
-_FALLBACK_IMPL = re.compile(r'm\.impl\(\s*"([\w.]+)"\s*,\s*torch::CppFunction::makeFromBoxedFunction<&mps_fallback>')
+_FALLBACK_IMPL = r'm\.impl\(\s*"([\w.]+)"\s*,\s*torch::CppFunction::makeFromBoxedFunction<&mps_fallback>'
 _OPINFO_PREFIXES = (("nn.functional.", ""), ("special.", "special_"), ("linalg.", "linalg_"), ("fft.", "fft_"))
 
 
-@dataclass(frozen=True)
-class MpsOpData:
+class MpsOpData(Record):
     """The coverage data of one torch release (empty when none is known for the installed torch)."""
 
     release: str | None = None
@@ -90,7 +90,7 @@ def load(version: str | None = None) -> MpsOpData:
 # ------------------------------------------------------------------------------------------ parsing
 def parse_fallback_registrations(source: str) -> list[str]:
     """The ops ``MPSFallback.mm`` registers for the MPS key with the CPU fallback (``m.impl("op", ...)``)."""
-    return _FALLBACK_IMPL.findall(source)
+    return re.findall(_FALLBACK_IMPL, source)
 
 
 def parse_unimplemented_dtypes(source: str) -> dict[str, list[str] | None]:

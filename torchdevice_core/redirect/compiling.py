@@ -8,6 +8,7 @@ device argument to the target and do nothing else (no class changes, no record: 
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -18,14 +19,23 @@ from ..active_state import ACTIVE, IN_COMPILED
 
 is_compiling = torch.compiler.is_compiling
 
+# ``torch.compiler.is_compiling()`` is ``dynamo_compiling() or COMPILER._is_compiling_flag`` in two calls fewer:
+# dynamo folds ``is_dynamo_compiling()`` to True while it traces (one of its "tracing state" functions, like
+# ``is_compiling``) and it is a plain ``return False`` in eager code; the flag is what torch.export (strict or
+# not) and a compile session set.  Dynamo's call comes first, so tracing never reads (and guards on) the flag.
+dynamo_compiling: Callable[[], bool] = getattr(torch.compiler, "is_dynamo_compiling", is_compiling)
+COMPILER: Any = torch.compiler if hasattr(torch.compiler, "_is_compiling_flag") else types.SimpleNamespace(
+    _is_compiling_flag=False)
+
 
 def compiling() -> bool:
     """Is compiled code running (or being traced) now?
 
     The hottest paths (``EmulatedTensor``'s properties and ``__torch_function__``, the factories) write the
-    same expression out, ``IN_COMPILED[0] or is_compiling()``: a call costs them ~50 ns each time.
+    same expression out, ``IN_COMPILED[0] or dynamo_compiling() or COMPILER._is_compiling_flag``: a call
+    costs them ~50 ns each time, ``torch.compiler.is_compiling()`` ~140 ns (measured, torch 2.13).
     """
-    return bool(IN_COMPILED[0] or is_compiling())
+    return bool(IN_COMPILED[0] or dynamo_compiling() or COMPILER._is_compiling_flag)
 
 
 def target_device_args(args: tuple, kwargs: dict, positional: bool = True) -> tuple[tuple, dict]:

@@ -14,6 +14,7 @@ buffers) is given the class afterwards, as the dispatch would have.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterator
 from operator import is_not
@@ -38,7 +39,6 @@ _KERNEL_MODULES = ("adadelta", "adagrad", "adam", "adamax", "asgd", "nadam", "ra
                    "_adafactor")
 _KERNEL_PREFIXES = ("_multi_tensor_", "_single_tensor_", "_fused_")
 _NOT_TENSORS = frozenset({type(None), bool, int, float, str, torch.dtype, torch.device})
-_ALLOWED: dict[type, frozenset[type]] = {}  # emulated class -> the argument types of a one-device call
 
 
 def _one_device(args: tuple, kwargs: dict) -> type[EmulatedTensor] | None:
@@ -58,9 +58,7 @@ def _one_device(args: tuple, kwargs: dict) -> type[EmulatedTensor] | None:
             break
     if cls is None:
         return None
-    allowed = _ALLOWED.get(cls)
-    if allowed is None:
-        allowed = _ALLOWED[cls] = _NOT_TENSORS | {cls, cls._td_param_class}
+    allowed = _NOT_TENSORS | cls._td_own_types
     if types <= allowed:
         return cls
     for t in types - allowed:
@@ -111,8 +109,9 @@ def undispatched(kernel: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def kernel_targets() -> list[tuple[Any, str]]:
-    """(module, name) of every update kernel of torch's optimizers."""
+@functools.cache
+def kernel_targets() -> tuple[tuple[Any, str], ...]:
+    """(module, name) of every update kernel of torch's optimizers (found once per process, before any patch)."""
     out = []
     for name in _KERNEL_MODULES:
         try:
@@ -123,17 +122,69 @@ def kernel_targets() -> list[tuple[Any, str]]:
             if attr.startswith(_KERNEL_PREFIXES) and callable(value) and getattr(value, "__module__", "") == \
                     module.__name__:
                 out.append((module, attr))
-    return out
+    return tuple(out)
+
+
+# Where torch's foreach code groups tensors by device: the helper itself and the modules that imported it by name.
+_GROUPING_MODULES = ("torch.utils._foreach_utils", "torch.optim.optimizer", "torch.nn.utils.clip_grad",
+                     "torch.optim.swa_utils")
+
+
+def _slot_of(t: Any) -> int:
+    return t._td_slot if isinstance(t, EmulatedTensor) else -1
+
+
+def split_by_emulated_device(group: Callable[..., Any]) -> Callable[..., Any]:
+    """``_group_tensors_by_device_and_dtype`` that tells two emulated devices apart.
+
+    torch groups by the real device, where every emulated device is the one target: parameters on ``cuda:0``
+    and ``cuda:1`` of one optimizer came back as one group, and its foreach kernel then mixed two devices (a
+    device-mismatch error CUDA never raises).  A group whose tensors are on several emulated devices is split
+    into one group per device, keyed by that device as on CUDA; a group on one device is returned as torch
+    made it.
+    """
+
+    def _group_tensors_by_device_and_dtype(tensorlistlist: Any, with_indices: bool = False) -> Any:
+        grouped = group(tensorlistlist, with_indices)
+        if IN_COMPILED[0] or _compiling():
+            return grouped
+        out: dict[Any, Any] = {}
+        for key, (lists, indices) in grouped.items():
+            first = lists[0] if lists else []
+            kinds = set(map(type, first))
+            if len(kinds) < 2 or len({_slot_of(t) for t in first}) < 2:
+                out[key] = (lists, indices)
+                continue
+            by_slot: dict[int, list[int]] = {}
+            for i, t in enumerate(first):
+                by_slot.setdefault(_slot_of(t), []).append(i)
+            for slot, where in by_slot.items():
+                device = first[where[0]]._td_device if slot >= 0 else key[0]
+                part = [[lst[i] for i in where] if len(lst) == len(first) else lst for lst in lists]  # ([]: none)
+                out[(device, key[1])] = (part, [indices[i] for i in where] if len(indices) == len(first) else indices)
+        return out
+
+    _group_tensors_by_device_and_dtype.__doc__ = group.__doc__
+    _group_tensors_by_device_and_dtype.__wrapped__ = group  # type: ignore[attr-defined]
+    return _group_tensors_by_device_and_dtype
 
 
 def patches(session: Redirection) -> list[Patch]:
+    out: list[Patch] = []
+    if len(session.slots) > 1 and session.options.emulate_identity:
+        for name in _GROUPING_MODULES:
+            module = importlib.import_module(name)
+            original = vars(module).get("_group_tensors_by_device_and_dtype")
+            if original is not None:
+                out.append(Patch(module, "_group_tensors_by_device_and_dtype", split_by_emulated_device(original),
+                                 "foreach groups per emulated device (several emulated GPUs share one real one)"))
     if not session.options.emulate_identity:
-        return []
+        return out
     classes = []
     for slot in range(len(session.slots)):
         cls = session.slot_class(slot, count=False)
         classes += [cls, cls._td_param_class]
-    out = [
+    out += [
         Patch(_optimizer, "_foreach_supported_types", [*_optimizer._foreach_supported_types, *classes],
               "foreach optimizers for emulated parameters"),
         Patch(_foreach_utils, "_foreach_supported_types", [*_foreach_utils._foreach_supported_types, *classes],
