@@ -122,3 +122,26 @@ def pytest_torchdevice_unemulatable(item, error):
     result = pytester.runpytest("--target-device=cpu", "--torchdevice-strict")
     result.assert_outcomes(passed=1, xfailed=1, failed=3)  # the hook decides refusals before strict does
     result.stdout.fnmatch_lines(["*TargetGapError: \"avg_pool3d_out_frame\" not implemented for *Half*target gap*"])
+
+
+@pytest.mark.skipif(int(pytest.__version__.split(".")[0]) < 9, reason="unittest subTest reports need pytest 9")
+def test_a_gap_in_a_testcase_subtest_skips_that_subtest(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite="""
+import unittest
+
+import torch
+import torch.nn.functional as F
+
+
+class TestPools(unittest.TestCase):
+    def test_dtypes(self):
+        for dtype in (torch.float32, torch.float16):
+            with self.subTest(dtype=dtype):
+                self.assertTrue(F.avg_pool3d(torch.randn(1, 2, 4, 4, 4, device="cuda", dtype=dtype), 2).is_cuda)
+""")
+    # -q: pytest 9 hides skipped subtests at verbosity 0
+    result = pytester.runpytest("--target-device=cpu", "-rA", "-q")
+    result.stdout.fnmatch_lines([
+        "SUBSKIPPED(dtype=torch.float16) * torchdevice: target gap: avg_pool3d_out_frame is not implemented for Half*",
+    ])
+    assert "failed" not in result.stdout.lines[-1]
