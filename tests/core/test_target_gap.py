@@ -42,3 +42,19 @@ def test_other_errors_pass_unchanged() -> None:
         with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied") as info:
             torch.ones(2, 3, device="cuda") @ torch.ones(2, 3, device="cuda")
         assert not isinstance(info.value, td.TargetGapError)
+
+
+@pytest.mark.parametrize("op", [torch.nansum, torch.nanmean])
+def test_a_cpu_kernel_refusing_complex_is_a_target_gap(op) -> None:
+    """CUDA's nansum takes complex inputs; the CPU kernel says "nansum on CPU does not support complex inputs"
+    (nanmean calls nansum): PyTorch's own CUDA variants of the nansum/nanmean reduction tests hit it."""
+    with td.redirected("cpu") as handle:
+        x = torch.ones(3, device="cuda", dtype=torch.complex64)
+        with pytest.raises(td.TargetGapError, match=r"^nansum on CPU does not support complex inputs") as info:
+            op(x)
+        assert isinstance(info.value, RuntimeError)  # assertRaises(RuntimeError) in a suite still matches
+        assert (info.value.op, info.value.dtype) == ("nansum", "complex")
+        assert handle.record.snapshot().as_dict()["target_gap"] == {"nansum (complex)": 1}
+        with pytest.raises(RuntimeError) as own:  # the test's own CPU tensors: untouched
+            op(torch.ones(3, dtype=torch.complex64))
+        assert not isinstance(own.value, td.TargetGapError)
