@@ -99,3 +99,14 @@ def test_subclass_adds_fields_after_the_base_ones() -> None:
     p = Point3(1, 2, [], None, 3)
     assert (p.x, p.y, p.z) == (1, 2, 3)
     assert Point3._record_fields == ("x", "y", "tags", "note", "z")
+
+
+def test_pickle_and_copies_keep_fields_and_frozenness() -> None:
+    import copy
+    import pickle
+
+    p = Point(1, 2, ["a"], note="n")
+    for twin in (pickle.loads(pickle.dumps(p)), copy.deepcopy(p), copy.copy(p)):
+        assert twin == p and twin.note == "n" and twin.tags == ["a"]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            twin.y = 3  # type: ignore[misc]
