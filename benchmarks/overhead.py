@@ -113,7 +113,9 @@ def factory_rows(rounds: int, round_s: float) -> list[Row]:
 def plain_op_row(rounds: int, round_s: float) -> Row:
     a, b = torch.randn(64), torch.randn(64)
     native, redirected = alternate(lambda: a + b, lambda: a + b, rounds, round_s)
-    return Row("(b) a + b, plain tensors, active vs inactive", native, redirected, 1.00)
+    # the same C call on both sides (nothing of ours runs): the target is "no cost", within the VM's noise,
+    # the tolerance the identity-off loops get too
+    return Row("(b) a + b, plain tensors, active vs inactive", native, redirected, 1.02)
 
 
 def emulated_op_row(rounds: int, round_s: float) -> Row:
