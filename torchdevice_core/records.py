@@ -12,12 +12,27 @@ treat subclasses as dataclasses (``dataclass_transform``).  Not supported (none 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import MISSING, Field, FrozenInstanceError, field
 from typing import Any, ClassVar
 
 from typing_extensions import dataclass_transform
 
 __all__ = ["Record", "field"]
+
+
+def own_annotations(cls: type) -> dict[str, Any]:
+    """The annotations ``cls`` itself declares, in order, without evaluating them.
+
+    Python 3.14 makes annotations lazy (PEP 649): a class body without ``from __future__ import annotations``
+    then has no ``__annotations__`` entry in its ``__dict__``; ``annotationlib`` computes them (as forward
+    references where a name is not defined yet), the way ``dataclasses`` reads them there.
+    """
+    try:
+        annotationlib = importlib.import_module("annotationlib")
+    except ImportError:  # Python < 3.14: the class dict holds them
+        return dict(vars(cls).get("__annotations__", {}))
+    return dict(annotationlib.get_annotations(cls, format=annotationlib.Format.FORWARDREF))
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
@@ -36,7 +51,7 @@ class Record:
         names = list(cls._record_fields)
         compared, shown = set(cls._record_compared), set(cls._record_shown)
         required, factories = set(cls._record_required), dict(cls._record_factories)
-        for name, annotation in vars(cls).get("__annotations__", {}).items():
+        for name, annotation in own_annotations(cls).items():
             if "ClassVar" in str(annotation):
                 continue
             if name not in names:

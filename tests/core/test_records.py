@@ -110,3 +110,13 @@ def test_pickle_and_copies_keep_fields_and_frozenness() -> None:
         assert twin == p and twin.note == "n" and twin.tags == ["a"]
         with pytest.raises(dataclasses.FrozenInstanceError):
             twin.y = 3  # type: ignore[misc]
+
+
+def test_fields_come_from_annotations_also_without_the_future_import() -> None:
+    # (a module without ``from __future__ import annotations``: real objects as annotations, and on Python 3.14
+    # no ``__annotations__`` in the class dict at all)
+    namespace: dict[str, Any] = {}
+    exec("from torchdevice_core.records import Record\nfrom typing import ClassVar\n"
+         "class Plain(Record):\n    a: int\n    b: 'Undefined' = 2\n    c: ClassVar[int] = 0\n", namespace)
+    plain = namespace["Plain"](1)
+    assert (plain.a, plain.b) == (1, 2) and namespace["Plain"]._record_fields == ("a", "b")
