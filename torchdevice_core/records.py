@@ -21,18 +21,21 @@ from typing_extensions import dataclass_transform
 __all__ = ["Record", "field"]
 
 
-def own_annotations(cls: type) -> dict[str, Any]:
-    """The annotations ``cls`` itself declares, in order, without evaluating them.
+# Python 3.14 makes annotations lazy (PEP 649): a class body without ``from __future__ import annotations`` then
+# has no ``__annotations__`` entry in its ``__dict__``; ``annotationlib`` computes them (as forward references
+# where a name is not defined yet), the way ``dataclasses`` reads them there.  Looked up once: a failed import is
+# not cached by Python, and every record class would search the path for it again.
+try:
+    _annotationlib: Any = importlib.import_module("annotationlib")
+except ImportError:  # Python < 3.14: the class dict holds them
+    _annotationlib = None
 
-    Python 3.14 makes annotations lazy (PEP 649): a class body without ``from __future__ import annotations``
-    then has no ``__annotations__`` entry in its ``__dict__``; ``annotationlib`` computes them (as forward
-    references where a name is not defined yet), the way ``dataclasses`` reads them there.
-    """
-    try:
-        annotationlib = importlib.import_module("annotationlib")
-    except ImportError:  # Python < 3.14: the class dict holds them
+
+def own_annotations(cls: type) -> dict[str, Any]:
+    """The annotations ``cls`` itself declares, in order, without evaluating them."""
+    if _annotationlib is None:
         return dict(vars(cls).get("__annotations__", {}))
-    return dict(annotationlib.get_annotations(cls, format=annotationlib.Format.FORWARDREF))
+    return dict(_annotationlib.get_annotations(cls, format=_annotationlib.Format.FORWARDREF))
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))

@@ -111,7 +111,7 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
     def pinned_call(args: tuple, dev: Any, kwargs: dict) -> Any:
         kwargs["pin_memory"] = False  # host memory is all there is: "pinned" is host memory reported pinned
         emulated(f"{api}(pin_memory=True)")
-        out = factory(*args, device=dev, **kwargs) if dev is not None else factory(*args, **kwargs)
+        out = factory(*args, device=dev, **kwargs)
         return out if isinstance(out, EmulatedTensor) else mark_pinned(out)
 
     # (torch's factories take ``device`` by keyword only: as a parameter of its own it costs nothing to find)
@@ -129,8 +129,8 @@ def make_factory(session: Redirection, orig: Callable[..., Any], api: str) -> Ca
         if index < 0:
             index = session.current_index  # a bare "cuda" (cached as CURRENT)
         if IN_COMPILED[0] or dynamo_compiling() or COMPILER._is_compiling_flag:  # compiling(), written out
-            return orig(*args, device=target, **kwargs)  # traced: no class change, no record (dynamo refuses
-            # __class__)
+            # traced: no class change, no record (dynamo refuses __class__)
+            return orig(*args, device=target, **kwargs)
         if sites:
             hit(api)
         else:

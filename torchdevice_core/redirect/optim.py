@@ -25,12 +25,11 @@ import torch.optim.optimizer as _optimizer
 import torch.utils._foreach_utils as _foreach_utils
 from torch._C import DisableTorchFunctionSubclass as _Disable
 
-from ..active_state import IN_COMPILED
 from ..gaps import target_gap
 from ..patching import Patch
 from ..session import Redirection
 from ..tensor import EmulatedTensor, promote
-from .compiling import is_compiling as _compiling
+from .compiling import compiling
 
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
@@ -84,7 +83,7 @@ def undispatched(kernel: Callable[..., Any]) -> Callable[..., Any]:
     """``kernel`` run with subclass dispatch off where its tensors are on one emulated device."""
     # See Note [optimizer kernels without dispatch]
     def run(*args: Any, **kwargs: Any) -> Any:
-        cls = None if IN_COMPILED[0] or _compiling() else _one_device(args, kwargs)
+        cls = None if compiling() else _one_device(args, kwargs)
         if cls is None:
             return kernel(*args, **kwargs)
         lists = [(a, a[:]) for a in args if type(a) is list]
@@ -146,18 +145,18 @@ def split_by_emulated_device(group: Callable[..., Any]) -> Callable[..., Any]:
 
     def _group_tensors_by_device_and_dtype(tensorlistlist: Any, with_indices: bool = False) -> Any:
         grouped = group(tensorlistlist, with_indices)
-        if IN_COMPILED[0] or _compiling():
+        if compiling():
             return grouped
         out: dict[Any, Any] = {}
         for key, (lists, indices) in grouped.items():
             first = lists[0] if lists else []
-            kinds = set(map(type, first))
-            if len(kinds) < 2 or len({_slot_of(t) for t in first}) < 2:
+            by_slot: dict[int, list[int]] = {}
+            if len(set(map(type, first))) > 1:  # (one type: one device, the common case, without a loop)
+                for i, t in enumerate(first):
+                    by_slot.setdefault(_slot_of(t), []).append(i)
+            if len(by_slot) < 2:
                 out[key] = (lists, indices)
                 continue
-            by_slot: dict[int, list[int]] = {}
-            for i, t in enumerate(first):
-                by_slot.setdefault(_slot_of(t), []).append(i)
             for slot, where in by_slot.items():
                 device = first[where[0]]._td_device if slot >= 0 else key[0]
                 part = [[lst[i] for i in where] if len(lst) == len(first) else lst for lst in lists]  # ([]: none)
