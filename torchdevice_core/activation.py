@@ -127,6 +127,7 @@ def collect_patches(session: Redirection) -> list[Patch | ItemPatch]:
         lazy,
         module,
         optim,
+        overrides,
         per_sample,
         pinned,
         serialization,
@@ -136,7 +137,8 @@ def collect_patches(session: Redirection) -> list[Patch | ItemPatch]:
 
     out: list[Patch | ItemPatch] = []
     parts = (factories, tensor_methods, module, optim, default_device, generator, serialization, amp, distributed,
-             compile, hooks, pinned, wrappers, data_parallel, fake, export, checkpoint, jit, func, per_sample)
+             compile, hooks, pinned, wrappers, data_parallel, fake, export, checkpoint, jit, func, per_sample,
+             overrides)
     for part in parts:
         out.extend(part.patches(session))
     out.extend(lazy.patches(session, out))

@@ -50,6 +50,14 @@ _DUNDER_WRAPPER_CODE = getattr(torch.Tensor.__pow__, "__code__", None)
 # (Below, ``IN_COMPILED[0] or _dynamo() or _COMPILER._is_compiling_flag`` is ``redirect.compiling.compiling()``
 # written out: these run on every op and attribute read of an emulated tensor, where the call would cost ~50 ns.)
 
+# Argument types that cannot put an op on another device (nothing in them is a tensor): an op whose arguments
+# are all of these or of one virtual device's own classes needs no device check.  See Note [the hot path's
+# shortcuts].
+NO_CHECK_TYPES: frozenset[type] = frozenset({
+    type(None), bool, int, float, complex, str, slice, type(Ellipsis), torch.dtype, torch.device, torch.layout,
+    torch.memory_format, torch.Size,
+})
+
 
 class EmulatedTensor(torch.Tensor):
     """Base of the per-virtual-device classes; ``isinstance(x, EmulatedTensor)`` means "redirected"."""
@@ -62,6 +70,7 @@ class EmulatedTensor(torch.Tensor):
     _td_tensor_class: ClassVar[type[EmulatedTensor]]
     _td_param_class: ClassVar[type[EmulatedTensor]]
     _td_own_types: ClassVar[frozenset[type]]  # {tensor class, parameter class}: one device's exact types
+    _td_no_check_types: ClassVar[frozenset[type]]  # _td_own_types | NO_CHECK_TYPES
     _td_uninitialized_base: ClassVar[type | None] = None  # set on the lazy modules' twins (uninitialized.py)
 
     @property
@@ -160,18 +169,22 @@ class EmulatedTensor(torch.Tensor):
         if handler is not None:
             return handler(cls, func, args, kwargs or {})
         tcls = cls._td_tensor_class
+        # (one C-level pass over the argument types: an op on one device's tensors and plain values skips the
+        # device check, and its plain result cannot be one of the arguments)
+        simple = tcls._td_no_check_types.issuperset(map(type, args))
         if kwargs:
             dev = kwargs.get("device")
             if dev is not None:
                 return _call_with_device(tcls, func, args, kwargs, dev)
             check = CHECKS[0]  # (checks.check_devices, None when device checks are off)
-            if check is not None:
+            if check is not None and not (simple and tcls._td_no_check_types.issuperset(map(type, kwargs.values()))):
                 check(tcls, func, args, kwargs)
         else:
             kwargs = _NO_KWARGS
-            check = CHECKS[0]
-            if check is not None:
-                check(tcls, func, args, None)
+            if not simple:
+                check = CHECKS[0]
+                if check is not None:
+                    check(tcls, func, args, None)
         # torch's own C helper: calls func with subclass dispatch off, ~0.8 us cheaper than the `with` block
         # (a try block costs nothing until something raises)
         try:
@@ -182,9 +195,10 @@ class EmulatedTensor(torch.Tensor):
                 raise
             raise gap from exc
         if type(ret) is _Tensor:
-            for a in args:
-                if a is ret:
-                    return ret
+            if not simple:
+                for a in args:
+                    if a is ret:
+                        return ret
             ledger = LEDGER[0]
             if ledger is not None:
                 ledger.track(ret, tcls._td_slot)
@@ -205,6 +219,9 @@ class EmulatedParameterMixin:
 
 
 _CLASSES: dict[tuple[str, int, int], type[EmulatedTensor]] = {}
+# every class ``emulated_class`` made (tensor and parameter classes): ``type(x) in EXACT_TYPES`` is the exact
+# test the hot paths use where ``isinstance(x, EmulatedTensor)`` would also admit subclasses of ours
+EXACT_TYPES: set[type[EmulatedTensor]] = set()
 
 
 def emulated_class(source: str, index: int, slot: int | None = None) -> type[EmulatedTensor]:
@@ -228,6 +245,8 @@ def emulated_class(source: str, index: int, slot: int | None = None) -> type[Emu
     tcls._td_tensor_class = pcls._td_tensor_class = tcls
     tcls._td_param_class = pcls._td_param_class = pcls
     tcls._td_own_types = pcls._td_own_types = frozenset({tcls, pcls})
+    tcls._td_no_check_types = pcls._td_no_check_types = NO_CHECK_TYPES | {tcls, pcls}
+    EXACT_TYPES.update((tcls, pcls))
     _CLASSES[(source, index, slot)] = tcls
     return tcls
 

@@ -69,7 +69,10 @@ def _never_a_root_frame() -> None:
     """
     from torch._dynamo.eval_frame import skip_code
 
+    from .overrides import handle_torch_function
+
     skip_code(EmulatedTensor.__torch_function__.__func__.__code__)  # type: ignore[attr-defined]
+    skip_code(handle_torch_function.__code__)  # (it calls the one above)
 
 
 def _make_compile(session: Redirection) -> Callable[..., Any]:

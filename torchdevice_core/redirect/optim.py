@@ -25,11 +25,12 @@ import torch.optim.optimizer as _optimizer
 import torch.utils._foreach_utils as _foreach_utils
 from torch._C import DisableTorchFunctionSubclass as _Disable
 
+from ..active_state import IN_COMPILED
 from ..gaps import target_gap
 from ..patching import Patch
 from ..session import Redirection
-from ..tensor import EmulatedTensor, promote
-from .compiling import compiling
+from ..tensor import EXACT_TYPES, EmulatedTensor, promote
+from .compiling import COMPILER, compiling, dynamo_compiling
 
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
@@ -37,32 +38,24 @@ _Parameter = torch.nn.Parameter
 _KERNEL_MODULES = ("adadelta", "adagrad", "adam", "adamax", "asgd", "nadam", "radam", "rmsprop", "rprop", "sgd",
                    "_adafactor")
 _KERNEL_PREFIXES = ("_multi_tensor_", "_single_tensor_", "_fused_")
-_NOT_TENSORS = frozenset({type(None), bool, int, float, str, torch.dtype, torch.device})
+_BYSTANDERS = frozenset({_Tensor, _Parameter})
 
 
-def _one_device(args: tuple, kwargs: dict) -> type[EmulatedTensor] | None:
+def _one_device(types: set[type], args: tuple, kwargs: dict) -> type[EmulatedTensor] | None:
     """The emulated class every tensor argument has (0-dim plain tensors allowed: Adam's CPU ``step``, as on
-    CUDA), or None: then the kernel dispatches as usual (and mixed devices raise as they do there)."""
-    types = set(map(type, kwargs.values()))
-    for a in args:
-        ta = type(a)
-        if ta is list or ta is tuple:
-            types.update(map(type, a))  # (C-level loops: a step passes dozens of tensors)
-        else:
-            types.add(ta)
-    cls: Any = None
-    for t in types:
-        if issubclass(t, EmulatedTensor):
-            cls = t._td_tensor_class
-            break
-    if cls is None:
+    CUDA), or None: then the kernel dispatches as usual (and mixed devices raise as they do there).
+
+    ``types`` holds the type of every argument and of every item of a list or tuple argument."""
+    own = types & EXACT_TYPES
+    if not own:
         return None
-    allowed = _NOT_TENSORS | cls._td_own_types
-    if types <= allowed:
-        return cls
-    for t in types - allowed:
-        if t is not _Tensor and t is not _Parameter and issubclass(t, _Tensor):
-            return None  # another device, or another subclass: its own dispatch decides
+    cls: Any = own.pop()
+    cls = cls._td_tensor_class
+    rest = types - cls._td_no_check_types
+    if not rest:
+        return cls  # (the common case: set operations, no loop in Python)
+    if not rest <= _BYSTANDERS:
+        return None  # another device, or another subclass: its own dispatch decides
     # plain tensors: only 0-dim ones (a CPU scalar is a valid operand on CUDA too)
     return cls if all(map(_scalar_or_emulated, _tensors(args, kwargs))) else None
 
@@ -83,10 +76,23 @@ def undispatched(kernel: Callable[..., Any]) -> Callable[..., Any]:
     """``kernel`` run with subclass dispatch off where its tensors are on one emulated device."""
     # See Note [optimizer kernels without dispatch]
     def run(*args: Any, **kwargs: Any) -> Any:
-        cls = None if compiling() else _one_device(args, kwargs)
+        if IN_COMPILED[0] or dynamo_compiling() or COMPILER._is_compiling_flag:  # compiling(), written out
+            return kernel(*args, **kwargs)
+        # the types of every argument and list item, and the lists as they are before the kernel, in one pass
+        types = set(map(type, kwargs.values()))
+        lists = []
+        for a in args:
+            ta = type(a)
+            if ta is list:
+                types.update(map(type, a))  # (C-level loops: a step passes dozens of tensors)
+                lists.append((a, a[:]))
+            elif ta is tuple:
+                types.update(map(type, a))
+            else:
+                types.add(ta)
+        cls = _one_device(types, args, kwargs)
         if cls is None:
             return kernel(*args, **kwargs)
-        lists = [(a, a[:]) for a in args if type(a) is list]
         try:
             with _Disable():
                 out = kernel(*args, **kwargs)
