@@ -170,3 +170,22 @@ def test_adam_runs_its_kernel_beside_its_cpu_step_count_and_keeps_the_state_emul
     assert state["exp_avg"].device == torch.device("cuda", 0)
     assert p.device == torch.device("cuda", 0)
     torch.testing.assert_close(p.detach().cpu(), torch.full((3,), 0.9))
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_foreach_over_an_emulated_and_a_real_cpu_parameter_groups_per_device_as_cuda_does(
+        handle: td.Handle, momentum: float) -> None:
+    emulated = torch.nn.Parameter(torch.ones(3, device="cuda"))
+    real = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([emulated, real], lr=0.1, momentum=momentum, foreach=True)
+    for _ in range(2):
+        opt.zero_grad()
+        (emulated.sum() + real.sum().to("cuda")).backward()
+        opt.step()  # CUDA: one foreach group per device; torch alone sees both on the CPU, in one group
+    expected = 1 - 0.2 if momentum == 0 else 1 - 0.1 - 0.19
+    torch.testing.assert_close(emulated.detach().cpu(), torch.full((3,), expected))
+    torch.testing.assert_close(real.detach(), torch.full((3,), expected))
+    assert emulated.device == torch.device("cuda", 0) and type(real) is torch.nn.Parameter
+    if momentum:
+        assert opt.state[emulated]["momentum_buffer"].device == torch.device("cuda", 0)
+        assert type(opt.state[real]["momentum_buffer"]) is torch.Tensor

@@ -143,15 +143,21 @@ def split_by_emulated_device(group: Callable[..., Any]) -> Callable[..., Any]:
     """``_group_tensors_by_device_and_dtype`` that tells two emulated devices apart.
 
     torch groups by the real device, where every emulated device is the one target: parameters on ``cuda:0``
-    and ``cuda:1`` of one optimizer came back as one group, and its foreach kernel then mixed two devices (a
-    device-mismatch error CUDA never raises).  A group whose tensors are on several emulated devices is split
-    into one group per device, keyed by that device as on CUDA; a group on one device is returned as torch
-    made it.
+    and ``cuda:1`` of one optimizer came back as one group, and so did an emulated ``cuda`` parameter and a real
+    CPU one, and the foreach kernel then mixed two devices (a device-mismatch error CUDA never raises: there
+    each device is a group of its own).  A group whose tensors are on several devices (emulated ones, or
+    emulated and real) is split into one group per device, keyed by that device as on CUDA; a group on one
+    device is returned as torch made it.
     """
 
     def _group_tensors_by_device_and_dtype(tensorlistlist: Any, with_indices: bool = False) -> Any:
         grouped = group(tensorlistlist, with_indices)
         if compiling():
+            return grouped
+        for lists, _ in grouped.values():  # (one type per group: one device each, the common case, returned as is)
+            if lists and len(set(map(type, lists[0]))) > 1:
+                break
+        else:
             return grouped
         out: dict[Any, Any] = {}
         for key, (lists, indices) in grouped.items():
@@ -176,13 +182,13 @@ def split_by_emulated_device(group: Callable[..., Any]) -> Callable[..., Any]:
 
 def patches(session: Redirection) -> list[Patch]:
     out: list[Patch] = []
-    if len(session.slots) > 1 and session.options.emulate_identity:
+    if session.options.emulate_identity and not session.native:
         for name in _GROUPING_MODULES:
             module = importlib.import_module(name)
             original = vars(module).get("_group_tensors_by_device_and_dtype")
             if original is not None:
                 out.append(Patch(module, "_group_tensors_by_device_and_dtype", split_by_emulated_device(original),
-                                 "foreach groups per emulated device (several emulated GPUs share one real one)"))
+                                 "foreach groups per device, as on CUDA (emulated devices share the real one)"))
     if not session.options.emulate_identity:
         return out
     classes = []
