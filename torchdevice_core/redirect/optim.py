@@ -30,10 +30,11 @@ from ..gaps import target_gap
 from ..patching import Patch
 from ..session import Redirection
 from ..tensor import EXACT_TYPES, EmulatedTensor, promote
-from .compiling import COMPILER, compiling, dynamo_compiling
+from .compiling import COMPILER, dynamo_compiling
 
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
+_enabled = torch._C._is_torch_function_enabled
 # torch.optim modules whose update kernels are module-level functions looked up at each step
 _KERNEL_MODULES = ("adadelta", "adagrad", "adam", "adamax", "asgd", "nadam", "radam", "rmsprop", "rprop", "sgd",
                    "_adafactor")
@@ -152,7 +153,9 @@ def split_by_emulated_device(group: Callable[..., Any]) -> Callable[..., Any]:
 
     def _group_tensors_by_device_and_dtype(tensorlistlist: Any, with_indices: bool = False) -> Any:
         grouped = group(tensorlistlist, with_indices)
-        if compiling():
+        # (compiling(), written out; then: subclass dispatch off means an optimizer kernel that ``undispatched``
+        # found on one device, the every-step case, where torch's grouping is already per device)
+        if IN_COMPILED[0] or dynamo_compiling() or COMPILER._is_compiling_flag or not _enabled():
             return grouped
         for lists, _ in grouped.values():  # (one type per group: one device each, the common case, returned as is)
             if lists and len(set(map(type, lists[0]))) > 1:
