@@ -25,12 +25,11 @@ import torch.optim.optimizer as _optimizer
 import torch.utils._foreach_utils as _foreach_utils
 from torch._C import DisableTorchFunctionSubclass as _Disable
 
-from ..active_state import IN_COMPILED
 from ..gaps import target_gap
 from ..patching import Patch
 from ..session import Redirection
 from ..tensor import EXACT_TYPES, EmulatedTensor, promote
-from .compiling import COMPILER, dynamo_compiling
+from .compiling import compiling
 
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
@@ -39,7 +38,7 @@ _enabled = torch._C._is_torch_function_enabled
 _KERNEL_MODULES = ("adadelta", "adagrad", "adam", "adamax", "asgd", "nadam", "radam", "rmsprop", "rprop", "sgd",
                    "_adafactor")
 _KERNEL_PREFIXES = ("_multi_tensor_", "_single_tensor_", "_fused_")
-_BYSTANDERS = frozenset({_Tensor, _Parameter})
+_PLAIN_TENSORS = frozenset({_Tensor, _Parameter})
 
 
 def _one_device(types: set[type], args: tuple, kwargs: dict) -> type[EmulatedTensor] | None:
@@ -55,7 +54,7 @@ def _one_device(types: set[type], args: tuple, kwargs: dict) -> type[EmulatedTen
     rest = types - cls._td_no_check_types
     if not rest:
         return cls  # (the common case: set operations, no loop in Python)
-    if not rest <= _BYSTANDERS:
+    if not rest <= _PLAIN_TENSORS:
         return None  # another device, or another subclass: its own dispatch decides
     # plain tensors: only 0-dim ones (a CPU scalar is a valid operand on CUDA too)
     return cls if all(map(_scalar_or_emulated, _tensors(args, kwargs))) else None
@@ -77,7 +76,7 @@ def undispatched(kernel: Callable[..., Any]) -> Callable[..., Any]:
     """``kernel`` run with subclass dispatch off where its tensors are on one emulated device."""
     # See Note [optimizer kernels without dispatch]
     def run(*args: Any, **kwargs: Any) -> Any:
-        if IN_COMPILED[0] or dynamo_compiling() or COMPILER._is_compiling_flag:  # compiling(), written out
+        if compiling():
             return kernel(*args, **kwargs)
         # the types of every argument and list item, and the lists as they are before the kernel, in one pass
         types = set(map(type, kwargs.values()))
@@ -153,14 +152,9 @@ def split_by_emulated_device(group: Callable[..., Any]) -> Callable[..., Any]:
 
     def _group_tensors_by_device_and_dtype(tensorlistlist: Any, with_indices: bool = False) -> Any:
         grouped = group(tensorlistlist, with_indices)
-        # (compiling(), written out; then: subclass dispatch off means an optimizer kernel that ``undispatched``
-        # found on one device, the every-step case, where torch's grouping is already per device)
-        if IN_COMPILED[0] or dynamo_compiling() or COMPILER._is_compiling_flag or not _enabled():
-            return grouped
-        for lists, _ in grouped.values():  # (one type per group: one device each, the common case, returned as is)
-            if lists and len(set(map(type, lists[0]))) > 1:
-                break
-        else:
+        # (subclass dispatch off: an optimizer kernel ``undispatched`` found on one device, the every-step case,
+        # where torch's grouping is already per device)
+        if compiling() or not _enabled():
             return grouped
         out: dict[Any, Any] = {}
         for key, (lists, indices) in grouped.items():
